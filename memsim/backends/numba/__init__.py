@@ -1,0 +1,52 @@
+"""The Numba CPU backend (the default): compiled, parallel kernels, bit-identical to the NumPy reference.
+
+This package is the only place in memsim that imports numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import rng
+from ..base import Backend
+from .codegen import kernel_module
+
+__all__ = ["NumbaBackend"]
+
+
+class NumbaBackend(Backend):
+    """Per-device kernels generated from the device formula (see ``memsim/backends/README.md``)."""
+
+    name = "numba"
+
+    @staticmethod
+    def _common(device, rule, lr, seed):
+        k0, k1 = rng.seed_to_key(seed)
+        return (np.uint64(k0), np.uint64(k1), np.int64(rule.code), np.int64(rule.max_pulses),
+                np.int64(device.c2c_code), np.float64(device.dw_min_std), np.float64(device.dw_min))
+
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+        k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
+        kernel_module(type(device)).update_rank1(
+            weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
+            bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
+
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+        k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
+        kernel_module(type(device)).update_dense(
+            weights, cell_params, grad, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
+            bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
+
+    @staticmethod
+    def set_num_threads(n: int) -> None:
+        """Set the number of Numba threads (results do not depend on it)."""
+        import numba
+
+        numba.set_num_threads(int(n))
+
+    @staticmethod
+    def get_num_threads() -> int:
+        """The number of Numba threads in use."""
+        import numba
+
+        return numba.get_num_threads()

@@ -1,0 +1,115 @@
+"""Source template of the per-device Numba kernels (filled in by :mod:`memsim.backends.numba.codegen`).
+
+The text between the markers is pasted, after the device's ``mean_step`` formula, into a module
+generated per device model. Placeholders: ``__LOAD_PARAMS__`` (reads of the per-cell parameter
+array into local names) and ``__STEP_ARGS__`` (the formula's per-cell arguments).
+"""
+
+KERNEL_SOURCE = '''
+STREAM_ROUNDING = np.uint64(1)
+STREAM_C2C = np.uint64(2)
+
+
+@njit(cache=True)
+def program_cell(wv, g, lr, pc, j, i, cell, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal):
+    """One programming event on one cell: pulse count from the rule, then n pulses of the device.
+
+    Returns (new weight as float64, number of pulses, direction is up).
+    """
+    delta = -lr * g
+    a = abs(delta) / dw_nominal
+    c3 = step & MASK32
+    if rule == 0:
+        base = math.floor(a)
+        n = np.int64(base)
+        if a - base > 0.0:
+            o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, stream_word(STREAM_ROUNDING, step), c3, k0, k1)
+            if uniform(o0) < a - base:
+                n += 1
+    else:
+        n = np.int64(math.floor(a + 0.5))
+    if n > max_pulses:
+        n = np.int64(max_pulses)
+    up = delta > 0.0
+    if n == 0:
+        return wv, n, up
+__LOAD_PARAMS__
+    scale = 1.0 + up_down if up else 1.0 - up_down
+    c2 = stream_word(STREAM_C2C, step)
+    noisy = sigma > 0.0
+    z0 = 0.0
+    z1 = 0.0
+    z2 = 0.0
+    z3 = 0.0
+    for p in range(n):
+        q = mean_step(wv, up, __STEP_ARGS__) * scale
+        if noisy and c2c != 2:
+            lane = p & 3
+            if lane == 0:
+                o0, o1, o2, o3 = philox4x32_10(np.uint64(p >> 2), cell, c2, c3, k0, k1)
+                z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
+            z = z0 if lane == 0 else (z1 if lane == 1 else (z2 if lane == 2 else z3))
+            if c2c == 0:
+                step_w = q * (1.0 + sigma * z)
+                wv = wv + step_w if up else wv - step_w
+            else:
+                wv = (wv + q if up else wv - q) + dw_min * sigma * z
+        else:
+            wv = wv + q if up else wv - q
+        wv = min(max(wv, w_min), w_max)
+    if noisy and c2c == 2:
+        o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, c2, c3, k0, k1)
+        z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
+        wv = wv + sigma * (w_max - w_min) * math.sqrt(n) * z0
+        wv = min(max(wv, w_min), w_max)
+    return wv, n, up
+
+
+@njit(parallel=True, cache=True)
+def update_rank1(w, pc, x, d, lr, step0, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
+                 n_up, n_down, s_abs, s_absw, s_w):
+    """Sequential per-sample outer-product updates of a whole batch (parallel over rows)."""
+    rows, cols = w.shape
+    for j in prange(rows):
+        for b in range(x.shape[0]):
+            step = step0 + np.uint64(b)
+            dj = d[b, j]
+            for i in range(cols):
+                g = dj * x[b, i]
+                wv = np.float64(w[j, i])
+                if record:
+                    s_abs[j, i] += abs(g)
+                    s_absw[j, i] += abs(g) * wv
+                wn, n, up = program_cell(wv, g, lr, pc, j, i, np.uint64(j * cols + i), step, k0, k1, rule,
+                                         max_pulses, c2c, sigma, dw_nominal)
+                if up:
+                    n_up[j, i] += n
+                else:
+                    n_down[j, i] += n
+                w[j, i] = wn
+                if record:
+                    s_w[j, i] += np.float64(w[j, i])
+
+
+@njit(parallel=True, cache=True)
+def update_dense(w, pc, grad, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
+                 n_up, n_down, s_abs, s_absw, s_w):
+    """One programming event per cell with a given gradient matrix (accumulated mini-batch)."""
+    rows, cols = w.shape
+    for j in prange(rows):
+        for i in range(cols):
+            g = grad[j, i]
+            wv = np.float64(w[j, i])
+            if record:
+                s_abs[j, i] += abs(g)
+                s_absw[j, i] += abs(g) * wv
+            wn, n, up = program_cell(wv, g, lr, pc, j, i, np.uint64(j * cols + i), step, k0, k1, rule,
+                                     max_pulses, c2c, sigma, dw_nominal)
+            if up:
+                n_up[j, i] += n
+            else:
+                n_down[j, i] += n
+            w[j, i] = wn
+            if record:
+                s_w[j, i] += np.float64(w[j, i])
+'''

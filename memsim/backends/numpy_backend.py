@@ -1,0 +1,84 @@
+"""The NumPy reference backend: slow, obvious, vectorised over cells; every kernel is tested against it.
+
+It shares nothing with the compiled kernels but the device's ``mean_step`` formula (the physics)
+and :mod:`memsim.rng` (the random-number specification).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import rng
+from .base import Backend
+
+__all__ = ["NumpyBackend"]
+
+
+class NumpyBackend(Backend):
+    """Reference implementation of the pulsed update (module docstring)."""
+
+    name = "numpy"
+
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+        for b in range(x.shape[0]):
+            grad = np.outer(d[b], x[b])
+            self._event(device, rule, weights, cell_params, grad, lr, step + b, seed, record, stats)
+
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+        self._event(device, rule, weights, cell_params, grad, lr, step, seed, record, stats)
+
+    @staticmethod
+    def _event(device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+        """One programming event on every cell (see :mod:`memsim.updates`, :mod:`memsim.devices.base`)."""
+        rows, cols = weights.shape
+        cells = np.arange(rows * cols).reshape(rows, cols)
+        w = weights.astype(np.float64)
+        if record:
+            stats.sum_abs_grad += np.abs(grad)
+            stats.sum_abs_grad_w += np.abs(grad) * w
+
+        delta = -lr * grad
+        a = np.abs(delta) / device.dw_min
+        if rule.kind == "stochastic_rounding":
+            base = np.floor(a)
+            u = rng.uniforms(seed, step, rng.STREAM_ROUNDING, cells, 0)
+            n = base.astype(np.int64) + ((a - base > 0.0) & (u < a - base))
+        elif rule.kind == "deterministic":
+            n = np.floor(a + 0.5).astype(np.int64)
+        else:  # pragma: no cover - guarded by the tile
+            raise ValueError(f"update rule {rule.kind!r} is not supported by the numpy backend")
+        n = np.minimum(n, rule.max_pulses)
+        up = delta > 0.0
+
+        params = dict(zip(device.all_cell_parameters, cell_params))
+        w_lo, w_hi, dw, beta = params["w_min"], params["w_max"], params["dw_min"], params["up_down"]
+        formula_args = [params[name] for name in device.cell_parameters]
+        formula = np.vectorize(device.mean_step, otypes=[np.float64])
+        scale = np.where(up, 1.0 + beta, 1.0 - beta)
+        sigma, mode = device.dw_min_std, device.c2c_mode
+
+        for p in range(int(n.max(initial=0))):
+            idx = np.nonzero(n > p)
+            u_, wv = up[idx], w[idx]
+            q = formula(wv, u_, *[arg[idx] for arg in formula_args]) * scale[idx]
+            if sigma > 0.0 and mode == "multiplicative":
+                z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], p)
+                step_w = q * (1.0 + sigma * z)
+                new = np.where(u_, wv + step_w, wv - step_w)
+            elif sigma > 0.0 and mode == "additive":
+                z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], p)
+                new = np.where(u_, wv + q, wv - q) + dw[idx] * sigma * z
+            else:
+                new = np.where(u_, wv + q, wv - q)
+            w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])
+        if sigma > 0.0 and mode == "neurosim":
+            idx = np.nonzero(n > 0)
+            z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], 0)
+            new = w[idx] + sigma * (w_hi[idx] - w_lo[idx]) * np.sqrt(n[idx].astype(np.float64)) * z
+            w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])
+
+        stats.n_up += np.where(up, n, 0)
+        stats.n_down += np.where(up, 0, n)
+        weights[...] = w
+        if record:
+            stats.sum_w += weights.astype(np.float64)

@@ -1,0 +1,201 @@
+"""The crossbar tile: an ``out x in`` array of devices on a backend, read by VMMs, trained by pulses.
+
+Conventions (DESIGN.md, "Definitions"): ``Tile(rows=out, cols=in)``, ``y = W x``; an update requests
+``Delta W[j, i] = -lr * d[j] * x[i]`` with ``d = dL/dy``; weights are dimensionless device weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, TileStatistics, get_backend
+from .devices import PulsedDevice
+from .params import check_bool, check_float, check_int, invalid
+from .updates import StochasticRounding, UpdateRule
+
+__all__ = ["Tile"]
+
+
+class Tile:
+    """An analog crossbar tile trained in place.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Output and input size (``W`` has shape ``(rows, cols)``).
+    device : PulsedDevice
+        Device model of every cell (per-cell parameters are drawn from it once, from ``seed``).
+    update : UpdateRule, optional
+        Pulse-count rule; default :class:`~memsim.updates.StochasticRounding`.
+    periphery : None
+        Reserved for DAC/ADC and read-noise models (a later issue); must be ``None``.
+    backend : str or Backend
+        ``"numba"`` (default), ``"numpy"`` or ``"auto"``.
+    dtype : {"float32", "float64"}
+        Storage dtype of the weights; update arithmetic is float64.
+    seed : int
+        Run seed in ``[0, 2**64)``: the Philox key of all of this tile's noise.
+
+    Notes
+    -----
+    Every programming event (one sample of a per-sample batch, or one accumulated batch) gets the
+    next value of :attr:`step`; a cell's random numbers depend only on (seed, step, stream, cell,
+    pulse), so results do not depend on thread count or backend.
+    """
+
+    def __init__(self, rows: int, cols: int, device: PulsedDevice, update: UpdateRule | None = None,
+                 periphery: Any = None, backend: str | Backend = "numba", dtype="float64", seed: int = 0):
+        self.rows = check_int("Tile", "rows", rows, 1)
+        self.cols = check_int("Tile", "cols", cols, 1)
+        if not isinstance(device, PulsedDevice):
+            raise invalid("Tile", "device", "a PulsedDevice instance (memsim.devices)", device)
+        self.update_rule = StochasticRounding() if update is None else update
+        if not isinstance(self.update_rule, UpdateRule):
+            raise invalid("Tile", "update", "an UpdateRule instance (memsim.updates)", update)
+        if periphery is not None:
+            raise invalid("Tile", "periphery", "None (periphery models are not implemented yet)", periphery)
+        self.seed = check_int("Tile", "seed", seed, 0, 2 ** 64 - 1)
+        self.device = device
+        self.backend = get_backend(backend, dtype)
+        self.step = 0
+        self.recording = False
+        self.recorded_events = 0
+        params = device.sample_cell_parameters(self.rows, self.cols, self.seed)
+        self._cell_params = self.backend.asarray(params, dtype=np.float64)
+        self._w_min = params[device.all_cell_parameters.index("w_min")]
+        self._w_max = params[device.all_cell_parameters.index("w_max")]
+        self._weights = self.backend.asarray(np.clip(0.0, self._w_min, self._w_max))
+        self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def dtype(self) -> np.dtype:
+        """Storage dtype of the weights."""
+        return self.backend.dtype
+
+    @property
+    def weights(self) -> np.ndarray:
+        """A NumPy copy of the present weights, shape ``(rows, cols)``."""
+        return self.backend.to_numpy(self._weights)
+
+    @property
+    def cell_parameters(self) -> dict[str, np.ndarray]:
+        """Per-cell device parameters (after device-to-device variation), as NumPy arrays."""
+        params = self.backend.to_numpy(self._cell_params)
+        return dict(zip(self.device.all_cell_parameters, params))
+
+    def program(self, w) -> None:
+        """Set the weights (ideal programming, clipped to each cell's bounds)."""
+        w = np.broadcast_to(np.asarray(w, dtype=np.float64), (self.rows, self.cols))
+        if not np.all(np.isfinite(w)):
+            raise invalid("Tile.program", "w", "finite numbers", "an array with non-finite values")
+        self._weights = self.backend.asarray(np.clip(w, self._w_min, self._w_max))
+
+    # ------------------------------------------------------------------ reads
+    def _batch(self, name: str, v, size: int) -> tuple[np.ndarray, bool]:
+        v = np.asarray(v, dtype=np.float64)
+        single = v.ndim == 1
+        v2 = v[None, :] if single else v
+        if v2.ndim != 2 or v2.shape[1] != size:
+            raise invalid("Tile", name, f"an array of shape ({size},) or (batch, {size})", f"shape {v.shape}")
+        if not np.all(np.isfinite(v2)):
+            raise invalid("Tile", name, "finite numbers", "an array with non-finite values")
+        return np.ascontiguousarray(v2), single
+
+    def forward(self, x):
+        """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``."""
+        xb, single = self._batch("x", x, self.cols)
+        y = self.backend.mvm(weights=self._weights, x=self.backend.asarray(xb))
+        y = self.backend.to_numpy(y)
+        return y[0] if single else y
+
+    def backward(self, d):
+        """``W^T d`` for ``d`` of shape ``(rows,)`` or ``(batch, rows)``."""
+        db, single = self._batch("d", d, self.rows)
+        z = self.backend.mvm_t(weights=self._weights, d=self.backend.asarray(db))
+        z = self.backend.to_numpy(z)
+        return z[0] if single else z
+
+    # ------------------------------------------------------------------ writes
+    def update(self, x, d, lr: float, accumulate: bool = False) -> None:
+        """Program the update ``Delta W = -lr * d x^T`` in place.
+
+        Parameters
+        ----------
+        x : array_like, shape (cols,) or (batch, cols)
+        d : array_like, shape (rows,) or (batch, rows)
+            ``dL/dy`` per sample.
+        lr : float
+            Per-sample learning rate (>= 0).
+        accumulate : bool
+            ``False`` (hardware-faithful default): the samples are programmed one after the other
+            as rank-1 outer products, one programming event each. ``True``: the batch gradient
+            ``sum_b d_b x_b^T`` is summed digitally and programmed as one event.
+        """
+        xb, _ = self._batch("x", x, self.cols)
+        db, _ = self._batch("d", d, self.rows)
+        if xb.shape[0] != db.shape[0]:
+            raise invalid("Tile.update", "d", f"a batch of {xb.shape[0]} rows like x", f"{db.shape[0]} rows")
+        lr = check_float("Tile.update", "lr", lr, 0.0)
+        check_bool("Tile.update", "accumulate", accumulate)
+        common = dict(device=self.device, rule=self.update_rule, weights=self._weights,
+                      cell_params=self._cell_params, lr=lr, step=self.step, seed=self.seed,
+                      record=self.recording, stats=self._stats)
+        if accumulate:
+            grad = db.T @ xb
+            self.backend.pulse_update_dense(grad=self.backend.asarray(grad, dtype=np.float64), **common)
+            events = 1
+        else:
+            self.backend.pulse_update(x=self.backend.asarray(xb, dtype=np.float64),
+                                      d=self.backend.asarray(db, dtype=np.float64), **common)
+            events = xb.shape[0]
+        self.step += events
+        if self.recording:
+            self.recorded_events += events
+
+    # ------------------------------------------------------------------ statistics
+    def start_recording(self) -> None:
+        """Open the averaging window: from now on every update adds to the recorded sums."""
+        self.recording = True
+
+    def stop_recording(self) -> None:
+        """Close the averaging window (the sums are kept)."""
+        self.recording = False
+
+    def reset_statistics(self) -> None:
+        """Zero the recorded sums, the event count and the pulse counters."""
+        self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
+        self.recorded_events = 0
+
+    def statistics(self) -> dict[str, Any]:
+        """Recorded per-weight statistics as NumPy arrays.
+
+        Returns
+        -------
+        dict
+            ``events`` (programming events in the window), ``pulses_up``, ``pulses_down`` (all
+            updates), ``sum_abs_grad``, ``sum_abs_grad_w``, ``sum_w`` (window sums) and, when
+            ``events > 0``, the means ``mean_abs_grad`` (``E|g|``), ``mean_abs_grad_w``
+            (``E[|g| w]``) and ``weights_mean``.
+        """
+        s = self._stats
+        out: dict[str, Any] = {
+            "events": self.recorded_events,
+            "pulses_up": self.backend.to_numpy(s.n_up),
+            "pulses_down": self.backend.to_numpy(s.n_down),
+            "sum_abs_grad": self.backend.to_numpy(s.sum_abs_grad),
+            "sum_abs_grad_w": self.backend.to_numpy(s.sum_abs_grad_w),
+            "sum_w": self.backend.to_numpy(s.sum_w),
+        }
+        if self.recorded_events:
+            n = float(self.recorded_events)
+            out["mean_abs_grad"] = out["sum_abs_grad"] / n
+            out["mean_abs_grad_w"] = out["sum_abs_grad_w"] / n
+            out["weights_mean"] = out["sum_w"] / n
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Tile({self.rows}x{self.cols}, device={self.device.kind}, update={self.update_rule.kind}, "
+                f"backend={self.backend.name}, dtype={self.dtype.name}, seed={self.seed})")

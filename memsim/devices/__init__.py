@@ -1,0 +1,13 @@
+"""Device models: frozen parameter dataclasses with their pulse physics written once.
+
+See ``memsim/devices/README.md`` for how to add a model.
+"""
+
+from .base import C2C_MODES, PulsedDevice
+from .registry import DEVICE_MODELS, device_from_dict, register
+from .constant_step import ConstantStep
+from .linear_step import LinearStep
+from .soft_bounds import SoftBounds
+
+__all__ = ["PulsedDevice", "C2C_MODES", "DEVICE_MODELS", "device_from_dict", "register",
+           "ConstantStep", "LinearStep", "SoftBounds"]

@@ -1,0 +1,254 @@
+"""The pulsed-device pattern: parameters as a frozen dataclass, physics as one small pure formula.
+
+A device model subclasses :class:`PulsedDevice` and provides
+
+* its extra physical parameters as dataclass fields (the common ones are inherited);
+* ``cell_parameters``: the ordered names of the per-cell parameters its formula reads;
+* ``mean_step(w, up, dw_min, w_min, w_max, *extra)``: the magnitude (>= 0) of the mean step
+  of one pulse from state ``w`` before the up/down asymmetry factor, written in the formula
+  subset (arithmetic, comparisons, ``a if c else b``, ``min``/``max``/``abs``,
+  ``math.exp/log/sqrt/tanh/pow``, local names, one ``return``); the backends compile it inline.
+
+Generic pulse physics (shared by every model, applied by every backend)
+------------------------------------------------------------------------
+For one pulse in direction ``up`` (potentiation) or down, on a cell with per-cell parameters::
+
+    q      = mean_step(w, up, dw_min, w_min, w_max, ...) * (1 + up_down if up else 1 - up_down)
+    "multiplicative":  w <- w + s * q * (1 + dw_min_std * xi)          (s = +1 up, -1 down)
+    "additive":        w <- w + s * q + dw_min * dw_min_std * xi
+    "neurosim":        w <- w + s * q;   after the n pulses of one programming event:
+                       w <- w + dw_min_std * (w_max - w_min) * sqrt(n) * xi
+    w <- min(max(w, w_min), w_max)                                     (after every pulse)
+
+with a fresh ``xi ~ N(0, 1)`` per pulse (per event for ``"neurosim"``) from the Philox stream
+``STREAM_C2C``.
+
+Device-to-device variation (drawn once per cell at tile creation, stream ``STREAM_D2D``)
+-----------------------------------------------------------------------------------------
+Relative parameters: ``p_cell = p * max(1 + p_dtod * xi, 0)`` (a relative draw can shrink a
+parameter to zero but never flip its sign). ``up_down`` is absolute:
+``up_down_cell = clip(up_down + up_down_dtod * xi, -1, 1)``. Finally ``w_min_cell`` is capped at
+``w_max_cell`` so every cell has a non-empty range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import rng
+from ..params import check_choice, check_float, invalid
+
+__all__ = ["PulsedDevice", "C2C_MODES"]
+
+C2C_MODES = ("multiplicative", "additive", "neurosim")
+
+
+@dataclass(frozen=True)
+class PulsedDevice:
+    """Common parameters of every pulsed device model (see the module docstring for the physics)."""
+
+    dw_min: float = 0.001
+    """Nominal step of one pulse at the reference state, in weight units; in (0, w_max - w_min]."""
+    w_max: float = 1.0
+    """Upper weight bound (dimensionless device weight)."""
+    w_min: float | None = None
+    """Lower weight bound; ``None`` means ``-w_max``."""
+    up_down: float = 0.0
+    """Up/down asymmetry beta: up steps x(1 + beta), down steps x(1 - beta); in (-1, 1)."""
+    dw_min_std: float = 0.0
+    """Cycle-to-cycle noise sigma (meaning set by ``c2c_mode``); >= 0."""
+    c2c_mode: str = "multiplicative"
+    """'multiplicative', 'additive' or 'neurosim' (module docstring)."""
+    dw_min_dtod: float = 0.0
+    """Relative device-to-device spread of ``dw_min``; >= 0."""
+    w_max_dtod: float = 0.0
+    """Relative device-to-device spread of ``w_max``; >= 0."""
+    w_min_dtod: float = 0.0
+    """Relative device-to-device spread of ``w_min``; >= 0."""
+    up_down_dtod: float = 0.0
+    """Absolute device-to-device spread of ``up_down``; >= 0."""
+
+    kind: ClassVar[str] = ""
+    #: Ordered names of the per-cell parameters passed to ``mean_step`` after ``w, up``.
+    cell_parameters: ClassVar[tuple[str, ...]] = ("dw_min", "w_min", "w_max")
+    #: per-cell parameter -> (dtod field, "relative" | "absolute")
+    dtod_parameters: ClassVar[dict[str, tuple[str, str]]] = {
+        "dw_min": ("dw_min_dtod", "relative"),
+        "w_min": ("w_min_dtod", "relative"),
+        "w_max": ("w_max_dtod", "relative"),
+        "up_down": ("up_down_dtod", "absolute"),
+    }
+    #: Whether the model needs w_min < 0 < w_max (state-dependent models divide by the bounds).
+    needs_zero_inside: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        w_max = check_float(owner, "w_max", self.w_max, lo=0.0 if self.needs_zero_inside else -math.inf,
+                            lo_open=True)
+        object.__setattr__(self, "w_max", w_max)
+        w_min = -w_max if self.w_min is None else self.w_min
+        w_min = check_float(owner, "w_min", w_min, hi=0.0 if self.needs_zero_inside else w_max, hi_open=True)
+        object.__setattr__(self, "w_min", w_min)
+        object.__setattr__(self, "dw_min", check_float(owner, "dw_min", self.dw_min, 0.0, w_max - w_min,
+                                                       lo_open=True))
+        object.__setattr__(self, "up_down", check_float(owner, "up_down", self.up_down, -1.0, 1.0,
+                                                        lo_open=True, hi_open=True))
+        object.__setattr__(self, "dw_min_std", check_float(owner, "dw_min_std", self.dw_min_std, 0.0))
+        check_choice(owner, "c2c_mode", self.c2c_mode, C2C_MODES)
+        for name, (dtod, _) in self.dtod_parameters.items():
+            object.__setattr__(self, dtod, check_float(owner, dtod, getattr(self, dtod), 0.0))
+        self._validate()
+
+    def _validate(self) -> None:
+        """Model-specific validation (override)."""
+
+    # ------------------------------------------------------------------ the physics
+    @staticmethod
+    def mean_step(w, up, dw_min, w_min, w_max):  # pragma: no cover - abstract
+        """Magnitude of the mean step of one pulse (override in a model)."""
+        raise NotImplementedError
+
+    @property
+    def c2c_code(self) -> int:
+        """Integer code of ``c2c_mode`` used by the kernels (0, 1, 2 in ``C2C_MODES`` order)."""
+        return C2C_MODES.index(self.c2c_mode)
+
+    def nominal_cell_values(self) -> np.ndarray:
+        """Per-cell parameter vector of a cell without device-to-device variation (float64).
+
+        The layout is ``cell_parameters + ("up_down",)``.
+        """
+        return np.array([float(getattr(self, n)) for n in self.cell_parameters] + [self.up_down],
+                        dtype=np.float64)
+
+    @property
+    def all_cell_parameters(self) -> tuple[str, ...]:
+        """Names of the rows of the per-cell parameter array: ``cell_parameters + ("up_down",)``."""
+        return self.cell_parameters + ("up_down",)
+
+    def sample_cell_parameters(self, rows: int, cols: int, seed: int) -> np.ndarray:
+        """Draw the per-cell parameters of a ``rows x cols`` tile (module docstring rules).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_parameters, rows, cols), float64
+            Row ``k`` holds ``all_cell_parameters[k]``.
+        """
+        names = self.all_cell_parameters
+        out = np.empty((len(names), rows, cols), dtype=np.float64)
+        cells = np.arange(rows * cols)
+        for k, name in enumerate(names):
+            value = float(getattr(self, name))
+            dtod_name, how = self.dtod_parameters.get(name, (None, None))
+            spread = float(getattr(self, dtod_name)) if dtod_name else 0.0
+            if spread == 0.0:
+                out[k] = value
+                continue
+            xi = rng.normals(seed, k, rng.STREAM_D2D, cells, 0).reshape(rows, cols)
+            if how == "absolute":
+                lo, hi = self._absolute_range(name)
+                out[k] = np.clip(value + spread * xi, lo, hi)
+            else:
+                out[k] = value * np.maximum(1.0 + spread * xi, 0.0)
+        i_min, i_max = names.index("w_min"), names.index("w_max")
+        out[i_min] = np.minimum(out[i_min], out[i_max])
+        return out
+
+    @staticmethod
+    def _absolute_range(name: str) -> tuple[float, float]:
+        if name == "up_down":
+            return -1.0, 1.0
+        raise KeyError(name)  # pragma: no cover
+
+    # ------------------------------------------------------------------ analysis helpers
+    def _cell_args(self) -> tuple[float, ...]:
+        return tuple(float(getattr(self, n)) for n in self.cell_parameters)
+
+    def step_up(self, w):
+        """Mean potentiation step ``q_+(w) * dw`` of one pulse (including ``1 + up_down``), nominal cell."""
+        f = np.vectorize(lambda v: self.mean_step(float(v), 1, *self._cell_args()), otypes=[np.float64])
+        return (1.0 + self.up_down) * f(w)
+
+    def step_down(self, w):
+        """Mean depression step magnitude (including ``1 - up_down``) of one pulse, nominal cell."""
+        f = np.vectorize(lambda v: self.mean_step(float(v), 0, *self._cell_args()), otypes=[np.float64])
+        return (1.0 - self.up_down) * f(w)
+
+    def asymmetry_function(self, w):
+        """``F(w) = (q_-(w) - q_+(w)) / (q_+(w) + q_-(w))`` (THEORY.md section 2.0), vectorised.
+
+        Returns NaN where both steps vanish.
+        """
+        up, down = self.step_up(w), self.step_down(w)
+        total = up + down
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, (down - up) / np.where(total > 0, total, 1.0), np.nan)
+
+    def symmetry_point(self) -> float:
+        """The weight ``w_s`` where ``F(w_s) = 0`` (up and down steps equal); NaN if there is none.
+
+        Generic numerical version (bisection on ``F`` over the bounds); models override with a
+        closed form where one exists.
+        """
+        from scipy.optimize import brentq
+
+        lo, hi = float(self.w_min), float(self.w_max)
+        eps = 1e-9 * (hi - lo)
+        f_lo, f_hi = float(self.asymmetry_function(lo + eps)), float(self.asymmetry_function(hi - eps))
+        if not (np.isfinite(f_lo) and np.isfinite(f_hi)) or f_lo * f_hi > 0 or (f_lo == 0 and f_hi == 0):
+            return math.nan
+        return float(brentq(lambda v: float(self.asymmetry_function(v)), lo + eps, hi - eps, xtol=1e-14))
+
+    def asymmetry_slope(self, w: float | None = None) -> float:
+        """``F'(w)`` by a central difference (default at the symmetry point); NaN if undefined.
+
+        ``lambda_eff = E|g| * F'(w_s)`` (THEORY.md section 2.0).
+        """
+        w = self.symmetry_point() if w is None else float(w)
+        if not np.isfinite(w):
+            return math.nan
+        h = 1e-5 * (self.w_max - self.w_min)
+        return float((self.asymmetry_function(w + h) - self.asymmetry_function(w - h)) / (2 * h))
+
+    # ------------------------------------------------------------------ config round trip
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters (resolved) plus ``kind``."""
+        out = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PulsedDevice":
+        """Build from ``to_dict`` output; unknown keys raise ``ConfigError`` naming the key."""
+        data = dict(data)
+        kind = data.pop("kind", cls.kind)
+        if kind != cls.kind:
+            raise invalid(cls.__name__, "kind", repr(cls.kind), kind)
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in names:
+                raise invalid(cls.__name__, key, "absent (unknown key; allowed keys: "
+                              + ", ".join(sorted(names)) + ")", data[key])
+        return cls(**data)
+
+    @classmethod
+    def invalid_examples(cls) -> dict[str, list[Any]]:
+        """Parameter -> values that must be rejected (used by ``memsim.testing.check_device_model``)."""
+        return {
+            "dw_min": [0.0, -0.1, float("nan"), 10.0],
+            "w_max": [float("inf"), "1"],
+            "up_down": [1.0, -1.5],
+            "dw_min_std": [-0.1],
+            "c2c_mode": ["gaussian"],
+            "dw_min_dtod": [-1.0],
+            "w_max_dtod": [-0.5],
+            "w_min_dtod": [-0.5],
+            "up_down_dtod": [-0.2],
+        }

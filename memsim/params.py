@@ -1,0 +1,87 @@
+"""Uniform parameter validation with one error-message shape.
+
+Every invalid value raises :class:`memsim.errors.ConfigError` (a ``ValueError``) worded as::
+
+    The 'dw_min' parameter of SoftBounds must be a float in (0, inf). Got -0.1 instead.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable
+
+from .errors import ConfigError
+
+__all__ = ["check_float", "check_int", "check_choice", "check_bool", "invalid"]
+
+
+def invalid(owner: str, name: str, allowed: str, value: Any) -> ConfigError:
+    """Return the standard error for parameter ``name`` of ``owner``.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the parameter (a class or config section name).
+    name : str
+        The parameter's name.
+    allowed : str
+        Human-readable description of the allowed values, e.g. ``"a float in (0, inf)"``.
+    value : object
+        The value that was given.
+    """
+    return ConfigError(f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead.")
+
+
+def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    return f"{left}{lo:g}, {hi:g}{right}"
+
+
+def check_float(owner: str, name: str, value: Any, lo: float = -math.inf, hi: float = math.inf,
+                lo_open: bool = False, hi_open: bool = False) -> float:
+    """Validate a finite real number inside an interval and return it as ``float``.
+
+    Infinite bounds are always open. Booleans are rejected.
+    """
+    lo_open = lo_open or math.isinf(lo)
+    hi_open = hi_open or math.isinf(hi)
+    allowed = f"a float in {_interval(lo, hi, lo_open, hi_open)}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise invalid(owner, name, allowed, value)
+    v = float(value)
+    if not math.isfinite(v):
+        raise invalid(owner, name, allowed, value)
+    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+        raise invalid(owner, name, allowed, value)
+    return v
+
+
+def check_int(owner: str, name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    """Validate an integer inside ``[lo, hi]`` (either end may be ``None``) and return it."""
+    lo_s = "-inf" if lo is None else str(lo)
+    hi_s = "inf" if hi is None else str(hi)
+    allowed = f"an integer in [{lo_s}, {hi_s}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise invalid(owner, name, allowed, value)
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise invalid(owner, name, allowed, value)
+    return v
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> str:
+    """Validate that ``value`` is one of ``choices`` and return it."""
+    choices = tuple(choices)
+    if value not in choices:
+        allowed = "one of " + ", ".join(repr(c) for c in choices)
+        raise invalid(owner, name, allowed, value)
+    return value
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """Validate a boolean and return it."""
+    if not isinstance(value, bool):
+        raise invalid(owner, name, "a bool (true or false)", value)
+    return value
