@@ -1,0 +1,75 @@
+"""NumPy reference vs Numba: the same pulses and weights for the same seed, any thread count."""
+
+import numpy as np
+import pytest
+
+from memsim import Deterministic, StochasticRounding, Tile
+from memsim.devices import DEVICE_MODELS
+
+pytest.importorskip("numba")
+
+RULES = {"stochastic_rounding": StochasticRounding(), "deterministic": Deterministic()}
+
+
+def _device(kind, mode):
+    extra = {"gamma_up_dtod": 0.2} if kind == "linear_step" else {}
+    return DEVICE_MODELS[kind](dw_min=0.004, dw_min_std=0.4, c2c_mode=mode, up_down=0.1, w_max_dtod=0.2,
+                               dw_min_dtod=0.1, up_down_dtod=0.05, **extra)
+
+
+def _run(device, rule, backend, dtype="float64", seed=21):
+    t = Tile(7, 5, device, update=rule, backend=backend, dtype=dtype, seed=seed)
+    g = np.random.default_rng(1)
+    t.program(g.uniform(-0.5, 0.5, (7, 5)))
+    t.update(g.uniform(-1, 1, 5), g.uniform(-1, 1, 7), lr=0.05)
+    t.start_recording()
+    for _ in range(3):
+        t.update(g.uniform(-1, 1, (4, 5)), g.uniform(-1, 1, (4, 7)), lr=0.05)
+    t.update(g.uniform(-1, 1, (3, 5)), g.uniform(-1, 1, (3, 7)), lr=0.05, accumulate=True)
+    return t.weights, t.statistics(), t.step
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("mode", ["multiplicative", "additive", "neurosim"])
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("kind", sorted(DEVICE_MODELS))
+def test_numpy_numba_parity(kind, rule, mode, dtype):
+    dev = _device(kind, mode)
+    w_ref, s_ref, step_ref = _run(dev, RULES[rule], "numpy", dtype)
+    w_nb, s_nb, step_nb = _run(dev, RULES[rule], "numba", dtype)
+    assert step_ref == step_nb == 1 + 3 * 4 + 1
+    np.testing.assert_array_equal(s_nb["pulses_up"], s_ref["pulses_up"])
+    np.testing.assert_array_equal(s_nb["pulses_down"], s_ref["pulses_down"])
+    assert s_ref["pulses_up"].sum() > 0 and s_ref["pulses_down"].sum() > 0
+    # Identical float64 update arithmetic; only log/cos/sin of the normal transform may differ by an
+    # ulp between NumPy and libm, which moves a weight by ~1e-16 * sigma * step.
+    np.testing.assert_allclose(w_nb, w_ref, rtol=0, atol=1e-13)
+    assert w_nb.dtype == np.dtype(dtype)
+    for key in ("sum_abs_grad", "sum_abs_grad_w", "sum_w"):
+        np.testing.assert_allclose(s_nb[key], s_ref[key], rtol=0, atol=1e-12)
+
+
+def test_thread_count_does_not_matter():
+    from memsim.backends import get_backend
+
+    be = get_backend("numba")
+    before = be.get_num_threads()
+    dev = _device("soft_bounds", "multiplicative")
+    try:
+        be.set_num_threads(1)
+        one = _run(dev, RULES["stochastic_rounding"], "numba")
+        be.set_num_threads(min(2, before) if before > 1 else 1)
+        two = _run(dev, RULES["stochastic_rounding"], "numba")
+    finally:
+        be.set_num_threads(before)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1]["pulses_up"], two[1]["pulses_up"])
+
+
+def test_same_seed_same_result_other_seed_differs():
+    dev = _device("soft_bounds", "multiplicative")
+    a = _run(dev, RULES["stochastic_rounding"], "numba", seed=5)
+    b = _run(dev, RULES["stochastic_rounding"], "numba", seed=5)
+    c = _run(dev, RULES["stochastic_rounding"], "numba", seed=6)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], c[0])
