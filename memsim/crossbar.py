@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, TileStatistics, get_backend
+from .backends.base import sequential_outer_sum
 from .devices import PulsedDevice
 from .params import check_bool, check_float, check_int, invalid
 from .updates import StochasticRounding, UpdateRule
@@ -144,7 +145,7 @@ class Tile:
                       cell_params=self._cell_params, lr=lr, step=self.step, seed=self.seed,
                       record=self.recording, stats=self._stats)
         if accumulate:
-            grad = db.T @ xb
+            grad = sequential_outer_sum(db, xb)  # summed in sample order: reproducible everywhere
             self.backend.pulse_update_dense(grad=self.backend.asarray(grad, dtype=np.float64), **common)
             events = 1
         else:
@@ -154,6 +155,24 @@ class Tile:
         self.step += events
         if self.recording:
             self.recorded_events += events
+
+    def train_linear_epochs(self, X, Y, order, lrs, batch_size: int = 1, accumulate: bool = False,
+                            record_from: int = -1) -> None:
+        """Train this tile as a linear model for whole epochs (see ``Backend.train_linear_epochs``).
+
+        Equivalent, bit for bit, to looping over the batches of ``order``: ``d = W x - y`` by
+        :func:`~memsim.backends.base.sequential_forward`, then :meth:`update`; recording switches on
+        at the first batch whose event index (counted from this call) reaches ``record_from``.
+        """
+        events, recorded = self.backend.train_linear_epochs(
+            device=self.device, rule=self.update_rule, weights=self._weights, cell_params=self._cell_params,
+            X=np.asarray(X, dtype=np.float64), Y=np.asarray(Y, dtype=np.float64), order=np.asarray(order),
+            lrs=np.asarray(lrs, dtype=np.float64), batch_size=int(batch_size), accumulate=bool(accumulate),
+            step=self.step, seed=self.seed, record_from=int(record_from), stats=self._stats)
+        self.step += events
+        self.recorded_events += recorded
+        if recorded:
+            self.recording = True
 
     # ------------------------------------------------------------------ statistics
     def start_recording(self) -> None:

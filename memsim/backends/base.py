@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "TileStatistics"]
+__all__ = ["Backend", "TileStatistics", "sequential_forward", "sequential_outer_sum"]
 
 
 @dataclass
@@ -33,6 +33,24 @@ class TileStatistics:
         return cls(z((rows, cols), dtype=np.int64), z((rows, cols), dtype=np.int64),
                    z((rows, cols), dtype=np.float64), z((rows, cols), dtype=np.float64),
                    z((rows, cols), dtype=np.float64))
+
+
+def sequential_forward(weights, X) -> np.ndarray:
+    """``X W^T`` in float64 with each dot product summed left to right (bit-reproducible).
+
+    Training code uses this instead of a BLAS product so that the fused kernels, which sum in the
+    same order, reproduce the step-by-step path bit for bit.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    return np.cumsum(w[None, :, :] * np.asarray(X, dtype=np.float64)[:, None, :], axis=2)[..., -1]
+
+
+def sequential_outer_sum(D, X) -> np.ndarray:
+    """``sum_b D[b] x X[b]`` (outer products) accumulated over ``b`` in order, float64."""
+    grad = np.zeros((D.shape[1], X.shape[1]), dtype=np.float64)
+    for d_b, x_b in zip(D, X):
+        grad += np.outer(d_b, x_b)
+    return grad
 
 
 class Backend:
@@ -81,3 +99,55 @@ class Backend:
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
         """One programming event per cell requesting ``-lr * grad`` (grad: (rows, cols), float64)."""
         raise NotImplementedError
+
+    def train_linear_epochs(self, *, device, rule, weights, cell_params, X, Y, order, lrs, batch_size,
+                            accumulate, step, seed, record_from, stats) -> tuple[int, int]:
+        """Train a linear model (loss ``1/2 ||W x - y||^2``) on one tile for whole epochs.
+
+        Parameters
+        ----------
+        X, Y : float64 arrays (n, cols), (n, rows)
+        order : int64 array (epochs, n)
+            The sample order of each epoch.
+        lrs : float64 array (epochs,)
+            Per-sample learning rate of each epoch.
+        batch_size : int
+            Samples per batch: the forward pass of a batch uses the weights at its start.
+        accumulate : bool
+            One event per batch with the summed gradient instead of one per sample.
+        step : int
+            Event counter of the first event.
+        record_from : int
+            Recording is on for batches whose first event index (from 0 in this call) is at least
+            this; -1: never.
+
+        Returns
+        -------
+        (events, recorded_events)
+
+        Notes
+        -----
+        This generic version is the step-by-step definition (the same operations as a loop of
+        ``Tile.update`` calls); compiled backends override it with a fused kernel that must
+        reproduce it bit for bit.
+        """
+        events = recorded = 0
+        n = order.shape[1]
+        common = dict(device=device, rule=rule, weights=weights, cell_params=cell_params, seed=seed, stats=stats)
+        for epoch, lr in enumerate(lrs):
+            for start in range(0, n, batch_size):
+                idx = order[epoch, start:start + batch_size]
+                record = 0 <= record_from <= events
+                Xb = np.ascontiguousarray(X[idx])
+                D = sequential_forward(self.to_numpy(weights), Xb) - Y[idx]
+                if accumulate:
+                    self.pulse_update_dense(grad=self.asarray(sequential_outer_sum(D, Xb), dtype=np.float64),
+                                            lr=float(lr), step=step + events, record=record, **common)
+                    k = 1
+                else:
+                    self.pulse_update(x=self.asarray(Xb, dtype=np.float64), d=self.asarray(D, dtype=np.float64),
+                                      lr=float(lr), step=step + events, record=record, **common)
+                    k = idx.size
+                events += k
+                recorded += k if record else 0
+        return events, recorded

@@ -65,6 +65,25 @@ __LOAD_PARAMS__
     return wv, n, up
 
 
+@njit(cache=True)
+def apply_event(w, pc, j, i, g, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
+                n_up, n_down, s_abs, s_absw, s_w):
+    """One programming event on cell (j, i) with recording: the body every update kernel shares."""
+    wv = np.float64(w[j, i])
+    if record:
+        s_abs[j, i] += abs(g)
+        s_absw[j, i] += abs(g) * wv
+    wn, n, up = program_cell(wv, g, lr, pc, j, i, np.uint64(j * w.shape[1] + i), step, k0, k1, rule,
+                             max_pulses, c2c, sigma, dw_nominal)
+    if up:
+        n_up[j, i] += n
+    else:
+        n_down[j, i] += n
+    w[j, i] = wn
+    if record:
+        s_w[j, i] += np.float64(w[j, i])
+
+
 @njit(parallel=True, cache=True)
 def update_rank1(w, pc, x, d, lr, step0, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
                  n_up, n_down, s_abs, s_absw, s_w):
@@ -73,22 +92,9 @@ def update_rank1(w, pc, x, d, lr, step0, k0, k1, rule, max_pulses, c2c, sigma, d
     for j in prange(rows):
         for b in range(x.shape[0]):
             step = step0 + np.uint64(b)
-            dj = d[b, j]
             for i in range(cols):
-                g = dj * x[b, i]
-                wv = np.float64(w[j, i])
-                if record:
-                    s_abs[j, i] += abs(g)
-                    s_absw[j, i] += abs(g) * wv
-                wn, n, up = program_cell(wv, g, lr, pc, j, i, np.uint64(j * cols + i), step, k0, k1, rule,
-                                         max_pulses, c2c, sigma, dw_nominal)
-                if up:
-                    n_up[j, i] += n
-                else:
-                    n_down[j, i] += n
-                w[j, i] = wn
-                if record:
-                    s_w[j, i] += np.float64(w[j, i])
+                apply_event(w, pc, j, i, d[b, j] * x[b, i], lr, step, k0, k1, rule, max_pulses, c2c, sigma,
+                            dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w)
 
 
 @njit(parallel=True, cache=True)
@@ -98,18 +104,64 @@ def update_dense(w, pc, grad, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw
     rows, cols = w.shape
     for j in prange(rows):
         for i in range(cols):
-            g = grad[j, i]
-            wv = np.float64(w[j, i])
-            if record:
-                s_abs[j, i] += abs(g)
-                s_absw[j, i] += abs(g) * wv
-            wn, n, up = program_cell(wv, g, lr, pc, j, i, np.uint64(j * cols + i), step, k0, k1, rule,
-                                     max_pulses, c2c, sigma, dw_nominal)
-            if up:
-                n_up[j, i] += n
+            apply_event(w, pc, j, i, grad[j, i], lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal,
+                        record, n_up, n_down, s_abs, s_absw, s_w)
+
+
+@njit(cache=True)
+def train_linear_epochs(w, pc, X, Y, order, lrs, batch, accumulate, step0, record_from, k0, k1, rule,
+                        max_pulses, c2c, sigma, dw_nominal, n_up, n_down, s_abs, s_absw, s_w, D, G):
+    """Whole epochs of a linear model with loss 1/2 (Wx - y)^2 on one tile, in compiled code.
+
+    Per batch: the forward pass of every sample with the present weights (a sequential float64
+    dot product), d = Wx - y, then either the per-sample rank-1 events in order or one event with
+    the sequentially summed gradient. Recording is on for a batch whose first event index is
+    >= record_from. Returns (events, recorded events).
+    """
+    rows, cols = w.shape
+    n_epochs, n = order.shape
+    step = step0
+    events = 0
+    recorded = 0
+    for e in range(n_epochs):
+        lr = lrs[e]
+        for start in range(0, n, batch):
+            size = min(batch, n - start)
+            record = record_from >= 0 and events >= record_from
+            for bb in range(size):
+                s = order[e, start + bb]
+                for j in range(rows):
+                    acc = 0.0
+                    for i in range(cols):
+                        acc += np.float64(w[j, i]) * X[s, i]
+                    D[bb, j] = acc - Y[s, j]
+            if accumulate:
+                for j in range(rows):
+                    for i in range(cols):
+                        G[j, i] = 0.0
+                for bb in range(size):
+                    s = order[e, start + bb]
+                    for j in range(rows):
+                        for i in range(cols):
+                            G[j, i] += D[bb, j] * X[s, i]
+                for j in range(rows):
+                    for i in range(cols):
+                        apply_event(w, pc, j, i, G[j, i], lr, step, k0, k1, rule, max_pulses, c2c, sigma,
+                                    dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w)
+                step += np.uint64(1)
+                events += 1
+                if record:
+                    recorded += 1
             else:
-                n_down[j, i] += n
-            w[j, i] = wn
-            if record:
-                s_w[j, i] += np.float64(w[j, i])
+                for bb in range(size):
+                    s = order[e, start + bb]
+                    for j in range(rows):
+                        for i in range(cols):
+                            apply_event(w, pc, j, i, D[bb, j] * X[s, i], lr, step, k0, k1, rule, max_pulses,
+                                        c2c, sigma, dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w)
+                    step += np.uint64(1)
+                    events += 1
+                    if record:
+                        recorded += 1
+    return events, recorded
 '''

@@ -1,0 +1,435 @@
+"""The update benchmark: pulsed-update, forward-VMM and Philox normal-variate rates of a Tile.
+
+Workload
+--------
+Square tiles of 256, 512 and 1024 cells a side (``smoke``: 32 and 64), batches of 1 and 32, the
+devices ``ConstantStep(dw_min=0.001, dw_min_std=0.3)`` and ``SoftBounds(dw_min=0.001,
+dw_min_std=0.3)`` (both ``w_max = 1``), the rule ``StochasticRounding()`` and ``lr = 0.01``.
+Inputs ``x`` and errors ``d`` are uniform in ``[-1, 1]``, drawn once per (size, batch) with
+``numpy.random.default_rng(0)``. For every (device, size, batch, backend) a fresh
+``Tile(n, n, device, backend=..., seed=1)`` is built and
+
+* the first :meth:`~memsim.crossbar.Tile.update` is timed alone (``first_call_s``); it includes
+  Numba compilation, or only loading machine code when Numba's on-disk cache is warm, so
+  ``first_call_s`` tells whether this process compiled (seconds) or not (about one call);
+* updates are then repeated until at least 0.5 s (``smoke``: 0.05 s) have passed, alternating
+  ``d`` and ``-d`` so that the weights stay near their start instead of piling up at a bound
+  (the pulse-count statistics are the same for both signs). This gives ``cell_updates_per_s``
+  (``rows * cols * batch * calls / seconds``), ``pulses_per_s`` (increase of the tile's
+  ``pulses_up + pulses_down`` counters per second) and ``mean_pulses_per_cell_update``;
+  ``compile_s`` is ``first_call_s`` minus the steady per-call time (0 when negative);
+* the forward VMM with the same ``x`` batch is timed (``forward_s``, seconds per call).
+
+Numba records run with Numba's thread count set to the machine's core count (capped at
+``numba.config.NUMBA_NUM_THREADS``); NumPy records run only when asked for, only for sizes
+``<= 256``, and carry ``threads = 1``. In the same run the rate of the Philox normal variates the
+kernels use is measured with :func:`memsim.backends.numba.philox.fill_normals` at each requested
+thread count (and at every thread count used by an update record), and every update record gets
+``pulses_per_s_over_normal_rate``: its ``pulses_per_s`` over the normal rate at its thread count
+(about the fraction of the raw random-number rate that the update reaches; each pulse of a noisy
+device consumes one normal variate).
+
+Records
+-------
+``kind = "update"``: ``device``, ``rule``, ``rows``, ``cols``, ``batch``, ``backend``, ``dtype``,
+``lr``, ``cell_updates_per_s``, ``pulses_per_s``, ``mean_pulses_per_cell_update``, ``forward_s``,
+``first_call_s``, ``compile_s``, ``threads``, ``pulses_per_s_over_normal_rate`` (``None`` when
+numba is not available to measure the normal rate).
+
+``kind = "philox_normals"``: ``threads``, ``normals_per_s``.
+
+The JSON file (``json_path``) holds ``{"memsim_version", "machine": {"cpu_count", "platform"},
+"records": [...]}`` and is written atomically. No number here is asserted on by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .crossbar import Tile
+from .devices import ConstantStep, SoftBounds
+from .errors import BackendUnavailableError, MemsimError
+from .params import invalid
+from .updates import StochasticRounding
+
+__all__ = ["run_bench", "add_arguments", "main", "format_table", "TrainingBenchmarkUnavailable",
+           "BENCH_BACKENDS", "UPDATE_KEYS", "PHILOX_KEYS"]
+
+BENCH_BACKENDS = ("numba", "numpy")
+LR = 0.01
+SIZES = (256, 512, 1024)
+SMOKE_SIZES = (32, 64)
+BATCHES = (1, 32)
+NUMPY_MAX_SIZE = 256
+MIN_TIME = 0.5
+SMOKE_MIN_TIME = 0.05
+FORWARD_MIN_TIME = 0.1
+SMOKE_FORWARD_MIN_TIME = 0.01
+PHILOX_SHAPE = (65536, 64)
+SMOKE_PHILOX_SHAPE = (4096, 64)
+SEED = 1
+
+#: Keys of an update record, in order (``kind`` first, the normal-rate ratio last).
+UPDATE_KEYS = ("kind", "device", "rule", "rows", "cols", "batch", "backend", "dtype", "lr",
+               "cell_updates_per_s", "pulses_per_s", "mean_pulses_per_cell_update", "forward_s",
+               "first_call_s", "compile_s", "threads", "pulses_per_s_over_normal_rate")
+#: Keys of a Philox normal-rate record.
+PHILOX_KEYS = ("kind", "threads", "normals_per_s")
+
+
+class TrainingBenchmarkUnavailable(MemsimError, RuntimeError):
+    """``training=True`` was asked for but ``memsim.training.train_benchmark`` does not exist yet."""
+
+
+# ---------------------------------------------------------------------- helpers
+def _devices():
+    return (ConstantStep(dw_min=0.001, dw_min_std=0.3, w_max=1.0),
+            SoftBounds(dw_min=0.001, dw_min_std=0.3, w_max=1.0))
+
+
+def _core_count() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _repeat(fn: Callable[[], None], min_time: float) -> tuple[int, float]:
+    """Call ``fn`` until at least ``min_time`` seconds have passed; return (calls, seconds)."""
+    calls = 0
+    t0 = time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time:
+            return calls, elapsed
+
+
+def _total_pulses(tile: Tile) -> int:
+    stats = tile.statistics()
+    return int(stats["pulses_up"].sum()) + int(stats["pulses_down"].sum())
+
+
+def _load_train_benchmark() -> Callable[..., list[dict]]:
+    try:
+        from .training import train_benchmark  # type: ignore[attr-defined]
+    except (ImportError, AttributeError) as exc:
+        raise TrainingBenchmarkUnavailable(
+            "The training benchmark (--training) is not available in this version of memsim: "
+            f"memsim.training.train_benchmark could not be imported ({exc}). "
+            "Run the update benchmark without --training.") from exc
+    return train_benchmark
+
+
+def _check_args(backends, threads) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    if isinstance(backends, str):
+        backends = (backends,)
+    backends = tuple(dict.fromkeys(backends))
+    if not backends or any(b not in BENCH_BACKENDS for b in backends):
+        raise invalid("run_bench", "backends", "a non-empty sequence of "
+                      + ", ".join(repr(b) for b in BENCH_BACKENDS), backends)
+    threads = tuple(threads)
+    if any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1 for t in threads):
+        raise invalid("run_bench", "threads", "a sequence of integers >= 1", threads)
+    return backends, tuple(int(t) for t in threads)
+
+
+# ---------------------------------------------------------------------- measurements
+def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke: bool) -> dict[str, Any]:
+    """One update record (``pulses_per_s_over_normal_rate`` is filled in later)."""
+    min_time = SMOKE_MIN_TIME if smoke else MIN_TIME
+    fwd_time = SMOKE_FORWARD_MIN_TIME if smoke else FORWARD_MIN_TIME
+    gen = np.random.default_rng(0)
+    x = gen.uniform(-1.0, 1.0, size=(batch, n))
+    d = gen.uniform(-1.0, 1.0, size=(batch, n))
+    neg_d = -d
+    rule = StochasticRounding()
+    tile = Tile(n, n, device, update=rule, backend=backend, seed=SEED)
+
+    t0 = time.perf_counter()
+    tile.update(x, d, LR)
+    first_call_s = time.perf_counter() - t0
+
+    sign = [False]
+
+    def one_update() -> None:
+        sign[0] = not sign[0]
+        tile.update(x, neg_d if sign[0] else d, LR)
+
+    pulses0 = _total_pulses(tile)
+    calls, seconds = _repeat(one_update, min_time)
+    pulses = _total_pulses(tile) - pulses0
+    cell_updates = n * n * batch * calls
+
+    tile.forward(x)  # warm-up (first-call costs of the VMM)
+    f_calls, f_seconds = _repeat(lambda: tile.forward(x), fwd_time)
+
+    return {
+        "kind": "update",
+        "device": device.kind,
+        "rule": rule.kind,
+        "rows": n,
+        "cols": n,
+        "batch": batch,
+        "backend": backend,
+        "dtype": tile.dtype.name,
+        "lr": LR,
+        "cell_updates_per_s": cell_updates / seconds,
+        "pulses_per_s": pulses / seconds,
+        "mean_pulses_per_cell_update": pulses / cell_updates,
+        "forward_s": f_seconds / f_calls,
+        "first_call_s": first_call_s,
+        "compile_s": max(first_call_s - seconds / calls, 0.0),
+        "threads": threads,
+        "pulses_per_s_over_normal_rate": None,
+    }
+
+
+def _bench_philox(numba, threads: int, smoke: bool) -> dict[str, Any]:
+    """Normal variates per second of ``philox.fill_normals`` at ``threads`` Numba threads."""
+    from . import rng
+    from .backends.numba import philox
+
+    numba.set_num_threads(threads)
+    out = np.empty(SMOKE_PHILOX_SHAPE if smoke else PHILOX_SHAPE, dtype=np.float64)
+    k0, k1 = (np.uint64(k) for k in rng.seed_to_key(SEED))
+    args = (out, k0, k1, np.uint64(0), np.uint64(rng.STREAM_C2C))
+    philox.fill_normals(*args)  # compile or load from the on-disk cache
+    calls, seconds = _repeat(lambda: philox.fill_normals(*args), SMOKE_MIN_TIME if smoke else MIN_TIME)
+    return {"kind": "philox_normals", "threads": threads, "normals_per_s": out.size * calls / seconds}
+
+
+# ---------------------------------------------------------------------- output
+def _fmt(v: Any, spec: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return format(v, spec)
+
+
+def format_record(rec: dict[str, Any]) -> str:
+    """One table line for a record (update or Philox)."""
+    if rec.get("kind") == "philox_normals":
+        return (f"{'philox_normals':<14} {'':<13} {'':>5} {'':>5} {'numba':<7} {rec['threads']:>3} "
+                f"{'':>11} {_fmt(rec['normals_per_s'], '11.3e')}  (normal variates / s)")
+    if rec.get("kind") != "update":
+        return " ".join(f"{k}={v}" for k, v in rec.items())
+    return (f"{'update':<14} {rec['device']:<13} {rec['rows']:>5} {rec['batch']:>5} {rec['backend']:<7} "
+            f"{rec['threads']:>3} {_fmt(rec['cell_updates_per_s'], '11.3e')} {_fmt(rec['pulses_per_s'], '11.3e')} "
+            f"{_fmt(rec['mean_pulses_per_cell_update'], '8.3f')} {_fmt(rec['forward_s'] * 1e3, '10.4f')} "
+            f"{_fmt(rec['first_call_s'], '8.3f')} {_fmt(rec['compile_s'], '8.3f')} "
+            f"{_fmt(rec['pulses_per_s_over_normal_rate'], '8.3f')}")
+
+
+TABLE_HEADER = (f"{'kind':<14} {'device':<13} {'size':>5} {'batch':>5} {'backend':<7} {'thr':>3} "
+                f"{'cell-upd/s':>11} {'pulses/s':>11} {'pls/upd':>8} {'fwd ms':>10} "
+                f"{'first s':>8} {'compile':>8} {'p/normal':>8}")
+
+
+def format_table(records: Iterable[dict[str, Any]]) -> str:
+    """The readable table of ``records``: a header and one line per record."""
+    return "\n".join([TABLE_HEADER] + [format_record(r) for r in records])
+
+
+def _write_json(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
+    """Write the benchmark document atomically (temporary file in the same folder, then ``os.replace``)."""
+    path = Path(path)
+    doc = {
+        "memsim_version": __version__,
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "records": records,
+    }
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    # like tempfile.mkstemp, but created with mode 0o666 so that the umask applies as for open()
+    tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------------- the benchmark
+def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json_path=None,
+              threads: Sequence[int] = (1, 2), progress: bool = True, training: bool = False) -> list[dict]:
+    """Run the update benchmark, print its table and optionally write it as JSON.
+
+    Parameters
+    ----------
+    smoke : bool
+        Small and quick: tiles of 32 and 64, 0.05 s per measurement, a smaller Philox array.
+    backends : sequence of {"numba", "numpy"}
+        Backends of the update records. NumPy (the slow reference) is only run for sizes <= 256.
+    json_path : str or os.PathLike, optional
+        Where to write ``{"memsim_version", "machine", "records"}`` (atomically).
+    threads : sequence of int
+        Numba thread counts of the Philox normal-rate records. The thread count of every update
+        record (the core count for numba, 1 for numpy) is measured as well so that each update
+        record has its ratio; counts above ``numba.config.NUMBA_NUM_THREADS`` are capped to it.
+    progress : bool
+        Show a tqdm progress bar over the records (only when stderr is a terminal).
+    training : bool
+        Reserved: also run ``memsim.training.train_benchmark(smoke=, backends=, progress=)`` and
+        append its records (kind ``"training"`` unless they say otherwise).
+
+    Returns
+    -------
+    list of dict
+        The Philox records, then the update records (module docstring), then any training records.
+
+    Raises
+    ------
+    ConfigError
+        Unknown backend or a thread count < 1.
+    BackendUnavailableError
+        A requested backend cannot run here.
+    TrainingBenchmarkUnavailable
+        ``training=True`` but ``memsim.training.train_benchmark`` does not exist.
+    """
+    backends, threads = _check_args(backends, threads)
+    train_benchmark = _load_train_benchmark() if training else None
+
+    numba = None
+    try:
+        import numba  # noqa: F811 - optional: only for thread control and the Philox rate
+    except ImportError:
+        if "numba" in backends:
+            from .backends import get_backend
+
+            get_backend("numba")  # raises BackendUnavailableError with the fix
+    prev_threads = numba.get_num_threads() if numba is not None else None
+    max_threads = int(numba.config.NUMBA_NUM_THREADS) if numba is not None else 1
+    update_threads = min(_core_count(), max_threads)
+
+    sizes = SMOKE_SIZES if smoke else SIZES
+    plan = [(device, n, batch, backend)
+            for backend in backends
+            for device in _devices()
+            for n in sizes
+            if backend != "numpy" or n <= NUMPY_MAX_SIZE
+            for batch in BATCHES]
+    rec_threads = {backend: (update_threads if backend == "numba" else 1) for backend in backends}
+    philox_threads: list[int] = []
+    if numba is not None:
+        wanted = list(threads) + [rec_threads[b] for b in backends]
+        philox_threads = sorted({min(t, max_threads) for t in wanted})
+
+    from tqdm.auto import tqdm
+
+    show = bool(progress) and sys.stderr.isatty()
+    records: list[dict[str, Any]] = []
+    normal_rate: dict[int, float] = {}
+    with tqdm(total=len(philox_threads) + len(plan), desc="memsim bench", unit="record",
+              disable=not show, file=sys.stderr, leave=False) as bar:
+        def emit(line: str) -> None:
+            if show:
+                bar.write(line, file=sys.stdout)
+            else:
+                print(line, flush=True)
+
+        emit(TABLE_HEADER)
+        try:
+            for t in philox_threads:
+                bar.set_postfix_str(f"philox normals, {t} thread(s)")
+                rec = _bench_philox(numba, t, smoke)
+                normal_rate[t] = rec["normals_per_s"]
+                records.append(rec)
+                emit(format_record(rec))
+                bar.update(1)
+            if numba is not None:
+                numba.set_num_threads(update_threads)
+            for device, n, batch, backend in plan:
+                bar.set_postfix_str(f"{device.kind} {n}x{n} batch {batch} {backend}")
+                rec = _bench_update(device, n, batch, backend, rec_threads[backend], smoke)
+                rate = normal_rate.get(rec["threads"])
+                if rate:
+                    rec["pulses_per_s_over_normal_rate"] = rec["pulses_per_s"] / rate
+                records.append(rec)
+                emit(format_record(rec))
+                bar.update(1)
+        finally:
+            if numba is not None:
+                numba.set_num_threads(prev_threads)
+
+    if train_benchmark is not None:
+        extra = train_benchmark(smoke=smoke, backends=backends, progress=progress)
+        for rec in extra:
+            rec = dict(rec)
+            rec.setdefault("kind", "training")
+            records.append(rec)
+            print(format_record(rec), flush=True)
+
+    if json_path is not None:
+        _write_json(json_path, records)
+    return records
+
+
+# ---------------------------------------------------------------------- command line
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options of ``memsim bench`` to ``parser`` (a subcommand parser) and return it.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives ``--smoke``, ``--json FILE``, ``--backend {numba,numpy}`` (repeatable; default
+        numba, or numba and numpy with ``--smoke``) and ``--training``.
+    """
+    parser.add_argument("--smoke", action="store_true",
+                        help="quick run: tiles of 32 and 64, short measurements")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write the records to FILE as JSON (atomically)")
+    parser.add_argument("--backend", action="append", choices=BENCH_BACKENDS, default=None,
+                        help="backend to benchmark (repeatable; default: numba, plus numpy with --smoke; "
+                             "numpy runs only sizes <= 256)")
+    parser.add_argument("--training", action="store_true",
+                        help="also run the training benchmark (reserved for a later version)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``memsim bench`` from parsed arguments (see :func:`add_arguments`); return the exit code.
+
+    Returns
+    -------
+    int
+        0 on success, 1 when a backend is unavailable, 2 when ``--training`` is not available.
+    """
+    smoke = bool(getattr(args, "smoke", False))
+    backends = getattr(args, "backend", None)
+    if not backends:
+        backends = ("numba", "numpy") if smoke else ("numba",)
+    elif isinstance(backends, str):
+        backends = (backends,)
+    try:
+        run_bench(smoke=smoke, backends=tuple(backends), json_path=getattr(args, "json", None),
+                  training=bool(getattr(args, "training", False)))
+    except TrainingBenchmarkUnavailable as exc:
+        print(f"memsim bench: {exc}", file=sys.stderr)
+        return 2
+    except BackendUnavailableError as exc:
+        print(f"memsim bench: {exc}", file=sys.stderr)
+        return 1
+    return 0

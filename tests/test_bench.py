@@ -1,0 +1,99 @@
+"""Smoke test of the update benchmark (``memsim.bench``): structure of its records, never timings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from memsim import bench
+
+UPDATE_NUMBER_KEYS = ("lr", "cell_updates_per_s", "pulses_per_s", "mean_pulses_per_cell_update", "forward_s",
+                      "pulses_per_s_over_normal_rate")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    import numba
+
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    threads_before = numba.get_num_threads()
+    records = bench.run_bench(smoke=True, backends=("numba", "numpy"), json_path=path, progress=False)
+    threads_after = numba.get_num_threads()
+    with open(path) as fh:
+        doc = json.load(fh)
+    return SimpleNamespace(records=records, doc=doc, path=path, threads_before=threads_before,
+                           threads_after=threads_after)
+
+
+def _positive_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def test_json_document(smoke_run):
+    records, doc, path = smoke_run.records, smoke_run.doc, smoke_run.path
+    assert set(doc) == {"memsim_version", "machine", "records"}
+    assert doc["memsim_version"] == __import__("memsim").__version__
+    assert {"cpu_count", "platform"} <= set(doc["machine"])
+    assert doc["records"] == json.loads(json.dumps(records))
+    assert not [p for p in path.parent.iterdir() if p.name != path.name]  # no temporary file left
+
+
+def test_update_records(smoke_run):
+    doc = smoke_run.doc
+    updates = [r for r in doc["records"] if r["kind"] == "update"]
+    for rec in updates:
+        assert set(rec) == set(bench.UPDATE_KEYS)
+        for key in UPDATE_NUMBER_KEYS:
+            assert _positive_finite(rec[key]), (key, rec)
+        for key in ("first_call_s", "compile_s"):
+            assert math.isfinite(rec[key]) and rec[key] >= 0.0
+        assert rec["rule"] == "stochastic_rounding"
+        assert rec["dtype"] == "float64"
+        assert rec["lr"] == 0.01
+        assert rec["rows"] == rec["cols"] and rec["rows"] in (32, 64)
+        assert isinstance(rec["threads"], int) and rec["threads"] >= 1
+    combos = {(r["device"], r["rows"], r["batch"], r["backend"]) for r in updates}
+    assert combos == {(dev, n, b, be) for dev in ("constant_step", "soft_bounds") for n in (32, 64)
+                      for b in (1, 32) for be in ("numba", "numpy")}
+    assert len(updates) == len(combos)
+
+
+def test_philox_records(smoke_run):
+    doc = smoke_run.doc
+    philox = [r for r in doc["records"] if r["kind"] == "philox_normals"]
+    assert {r["threads"] for r in philox} >= {1}
+    for rec in philox:
+        assert set(rec) == set(bench.PHILOX_KEYS)
+        assert _positive_finite(rec["normals_per_s"])
+    # every update record's thread count has a normal rate, and the ratio uses it
+    rates = {r["threads"]: r["normals_per_s"] for r in philox}
+    for rec in doc["records"]:
+        if rec["kind"] == "update":
+            assert rec["pulses_per_s_over_normal_rate"] == pytest.approx(rec["pulses_per_s"] / rates[rec["threads"]])
+
+
+def test_numba_threads_restored(smoke_run):
+    assert smoke_run.threads_after == smoke_run.threads_before
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="backends"):
+        bench.run_bench(smoke=True, backends=("cuda",), progress=False)
+    with pytest.raises(ValueError, match="threads"):
+        bench.run_bench(smoke=True, threads=(0,), progress=False)
+
+
+def test_cli_arguments_and_training_exit_code(monkeypatch, capsys):
+    parser = bench.add_arguments(argparse.ArgumentParser(prog="memsim bench"))
+    ns = parser.parse_args(["--smoke", "--json", "out.json", "--backend", "numpy", "--training"])
+    assert ns.smoke and ns.json == "out.json" and ns.backend == ["numpy"] and ns.training
+    assert parser.parse_args([]).backend is None
+    # --training: memsim.training.train_benchmark does not exist (yet) -> a clear message and exit code 2
+    monkeypatch.setitem(sys.modules, "memsim.training", None)
+    assert bench.main(ns) == 2
+    assert "training" in capsys.readouterr().err
