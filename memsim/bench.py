@@ -314,14 +314,14 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
 
     numba = None
     try:
-        import numba  # noqa: F811 - optional: only for thread control and the Philox rate
+        from .backends.numba import threads as numba  # thread control and the Philox rate
     except ImportError:
         if "numba" in backends:
             from .backends import get_backend
 
             get_backend("numba")  # raises BackendUnavailableError with the fix
     prev_threads = numba.get_num_threads() if numba is not None else None
-    max_threads = int(numba.config.NUMBA_NUM_THREADS) if numba is not None else 1
+    max_threads = numba.max_threads() if numba is not None else 1
     update_threads = min(_core_count(), max_threads)
 
     sizes = SMOKE_SIZES if smoke else SIZES

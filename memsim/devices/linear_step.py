@@ -55,9 +55,9 @@ class LinearStep(PulsedDevice):
 
     @staticmethod
     def mean_step(w, up, dw_min, w_min, w_max, gamma_up, gamma_down):
-        q_up = max(1.0 - gamma_up * w / w_max, 0.0) if w_max > 0.0 else 0.0
-        q_down = max(1.0 - gamma_down * w / w_min, 0.0) if w_min < 0.0 else 0.0
-        return dw_min * (q_up if up else q_down)
+        slope = gamma_up if up else gamma_down
+        bound = w_max if up else w_min
+        return dw_min * max(1.0 - slope * w / bound, 0.0) if bound != 0.0 else 0.0
 
     def symmetry_point(self) -> float:
         """Closed form (class docstring); NaN when both slopes vanish (a constant-step device)."""

@@ -30,9 +30,8 @@ class SoftBounds(PulsedDevice):
 
     @staticmethod
     def mean_step(w, up, dw_min, w_min, w_max):
-        q_up = max(1.0 - w / w_max, 0.0) if w_max > 0.0 else 0.0
-        q_down = max(1.0 - w / w_min, 0.0) if w_min < 0.0 else 0.0
-        return dw_min * (q_up if up else q_down)
+        bound = w_max if up else w_min
+        return dw_min * max(1.0 - w / bound, 0.0) if bound != 0.0 else 0.0
 
     def symmetry_point(self) -> float:
         """Closed form ``2 beta / ((1+beta)/w_max - (1-beta)/w_min)`` (0 for beta = 0)."""

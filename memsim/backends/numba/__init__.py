@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import rng
 from ..base import Backend
+from . import threads
 from .codegen import kernel_module
 
 __all__ = ["NumbaBackend"]
@@ -52,16 +53,5 @@ class NumbaBackend(Backend):
             stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w, D, G)
         return int(events), int(recorded)
 
-    @staticmethod
-    def set_num_threads(n: int) -> None:
-        """Set the number of Numba threads (results do not depend on it)."""
-        import numba
-
-        numba.set_num_threads(int(n))
-
-    @staticmethod
-    def get_num_threads() -> int:
-        """The number of Numba threads in use."""
-        import numba
-
-        return numba.get_num_threads()
+    set_num_threads = staticmethod(threads.set_num_threads)
+    get_num_threads = staticmethod(threads.get_num_threads)
