@@ -13,7 +13,7 @@ import dataclasses
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,8 @@ class TrainResult:
     orders: np.ndarray
     initial_weights: np.ndarray
     wall_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    weights_var: np.ndarray | None = None
+    """Per-weight variance of the epoch-end weights inside the averaging window (the jitter)."""
 
 
 def epoch_orders(seed: int, n: int, epochs: int) -> np.ndarray:
@@ -146,6 +147,7 @@ def train_linear(model: AnalogLinear, data: Dataset, config: TrainConfig, seed: 
     per_epoch = events_per_epoch(n, config)
     start = math.ceil(config.average_from * per_epoch * config.epochs)
     curves: dict[str, list[float]] = {"epoch": [], "train_loss": [], "test_loss": []}
+    snapshots = []
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
     if show:
@@ -160,6 +162,8 @@ def train_linear(model: AnalogLinear, data: Dataset, config: TrainConfig, seed: 
                                  config.accumulate, record_from)
         curves["epoch"].append(epoch + 1)
         w = tile.weights
+        if done + per_epoch > start:  # this epoch ended inside the averaging window
+            snapshots.append(w)
         curves["train_loss"].append(_loss(X @ w.T, Y))  # BLAS is fine for curves (not bit-critical)
         curves["test_loss"].append(_loss(Xt @ w.T, Yt))
         if bar is not None:
@@ -172,4 +176,5 @@ def train_linear(model: AnalogLinear, data: Dataset, config: TrainConfig, seed: 
         raise invalid("train", "average_from", "a fraction that leaves at least one update in the window",
                       config.average_from)
     return TrainResult(weights_final=tile.weights, weights_mean=stats["weights_mean"], statistics=stats,
-                       curves=curves, orders=orders, initial_weights=initial, wall_s=wall)
+                       curves=curves, orders=orders, initial_weights=initial, wall_s=wall,
+                       weights_var=np.var(np.stack(snapshots), axis=0) if len(snapshots) > 1 else None)

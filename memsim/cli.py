@@ -1,0 +1,83 @@
+"""The ``memsim`` command line: ``bench``, ``run``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ConfigError, MemsimError
+
+__all__ = ["main"]
+
+
+def _cmd_run(args) -> int:
+    from .config import load_config
+    from .runner import run
+
+    config = load_config(args.config)  # validates everything before any work or any file
+    summary = run(config, args.out, progress=None if not args.quiet else False)
+    print(f"lambda_fit = {summary['lambda_fit']:.4g}   lambda_pred = {summary['lambda_pred']:.4g}   "
+          f"lambda_plugin = {summary['lambda_plugin']:.4g}")
+    print(f"ridge_path_distance = {summary['ridge_path_distance']:.4g}   "
+          f"tikhonov_pred_distance = {summary['tikhonov_pred_distance']:.4g}")
+    for w in summary["regime_warnings"]:
+        print("warning:", w)
+    print(f"wrote {args.out}/summary.json")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.main(args)
+
+
+def _cmd_demo(args) -> int:
+    from .studies import demo_main
+
+    return demo_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``memsim`` command."""
+    p = argparse.ArgumentParser(prog="memsim", description=__doc__)
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"memsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bench", help="benchmark the pulsed update and the Philox generator")
+    from . import bench
+
+    bench.add_arguments(b)
+    b.set_defaults(func=_cmd_bench)
+
+    r = sub.add_parser("run", help="train one configuration in place and analyse its implicit penalty")
+    r.add_argument("config", help="TOML run configuration")
+    r.add_argument("--out", required=True, help="output folder (summary.json and figures)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    d = sub.add_parser("demo", help="the headline study: hardware vs ridge over device range and noise")
+    d.add_argument("--out", default="memsim-demo", help="output folder (default: ./memsim-demo)")
+    d.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
+    d.add_argument("--backend", default="numba", choices=("numba", "numpy"))
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"memsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemsimError as exc:
+        print(f"memsim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

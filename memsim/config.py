@@ -1,0 +1,134 @@
+"""Run configurations: a TOML file -> validated, fully resolved :class:`RunConfig`.
+
+Every key is checked; an unknown key or a bad value raises :class:`~memsim.errors.ConfigError`
+naming the dotted key, the allowed values and the value given, before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .datasets import LinearRegressionTask, task_from_dict
+from .devices import SoftBounds, device_from_dict
+from .errors import ConfigError
+from .params import check_bool, check_choice, check_int, invalid
+from .training import TrainConfig
+from .updates import StochasticRounding, update_from_dict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["RunConfig", "ModelConfig", "load_toml", "resolve_config", "load_config", "SECTIONS"]
+
+SECTIONS = ("task", "device", "update", "train", "model")
+TOP_LEVEL = ("seed", "backend", "dtype") + SECTIONS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model options of a linear run."""
+
+    kind: str = "linear"
+    """Only 'linear' (one AnalogLinear tile) for now."""
+    bias: bool = False
+    """Append a bias input (excluded from every metric)."""
+
+    def __post_init__(self) -> None:
+        check_choice("model", "kind", self.kind, ("linear",))
+        check_bool("model", "bias", self.bias)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All options."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Build from a config table; unknown keys raise naming the key."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in names:
+                raise invalid("model", key, "absent (unknown key; allowed keys: " + ", ".join(sorted(names)) + ")",
+                              data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A fully resolved run: seed, backend, dtype and one object per section."""
+
+    seed: int = 0
+    backend: str = "numba"
+    dtype: str = "float64"
+    task: Any = dataclasses.field(default_factory=LinearRegressionTask)
+    device: Any = dataclasses.field(default_factory=SoftBounds)
+    update: Any = dataclasses.field(default_factory=StochasticRounding)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full resolved config (every default filled in), TOML/JSON-ready."""
+        return {"seed": self.seed, "backend": self.backend, "dtype": self.dtype,
+                **{name: getattr(self, name).to_dict() for name in SECTIONS}}
+
+
+def _section(name: str, table: Any, build):
+    if not isinstance(table, dict):
+        raise ConfigError(f"Invalid config key '{name}': must be a table ([{name}]). Got {table!r} instead.")
+    try:
+        return build(table)
+    except ConfigError as exc:
+        key = _key_in(str(exc))
+        raise ConfigError(f"Invalid config key '{name}.{key}': {exc}") from None
+    except TypeError as exc:  # e.g. a table where a number was expected
+        raise ConfigError(f"Invalid config section '{name}': {exc}") from None
+
+
+def _key_in(message: str) -> str:
+    return message.split("'")[1] if message.count("'") >= 2 else "?"
+
+
+def resolve_config(raw: dict[str, Any]) -> RunConfig:
+    """Validate a parsed TOML document and fill in every default."""
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"Invalid config key '{key}': unknown key; allowed top-level keys: "
+                              + ", ".join(TOP_LEVEL) + f". Got {raw[key]!r} instead.")
+    try:
+        seed = check_int("config", "seed", raw.get("seed", 0), 0, 2 ** 63 - 1)
+        backend = check_choice("config", "backend", raw.get("backend", "numba"), ("numba", "numpy", "auto"))
+        dtype = check_choice("config", "dtype", raw.get("dtype", "float64"), ("float64", "float32"))
+    except ConfigError as exc:
+        raise ConfigError(f"Invalid config key '{_key_in(str(exc))}': {exc}") from None
+    task = _section("task", raw.get("task", {"kind": "linear_regression"}),
+                    lambda t: task_from_dict({"kind": "linear_regression", **t}))
+    device = _section("device", raw.get("device", {"kind": "soft_bounds"}),
+                      lambda t: device_from_dict({"kind": "soft_bounds", **t}))
+    update = _section("update", raw.get("update", {"kind": "stochastic_rounding"}),
+                      lambda t: update_from_dict({"kind": "stochastic_rounding", **t}))
+    train = _section("train", raw.get("train", {}), TrainConfig.from_dict)
+    model = _section("model", raw.get("model", {}), ModelConfig.from_dict)
+    return RunConfig(seed=seed, backend=backend, dtype=dtype, task=task, device=device, update=update,
+                     train=train, model=model)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file (errors name the file)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Parse and resolve a run config file."""
+    return resolve_config(load_toml(path))
