@@ -60,11 +60,11 @@ import numpy as np
 from . import __version__
 from .crossbar import Tile
 from .devices import ConstantStep, SoftBounds
-from .errors import BackendUnavailableError, MemsimError
+from .errors import BackendUnavailableError
 from .params import invalid
 from .updates import StochasticRounding
 
-__all__ = ["run_bench", "add_arguments", "main", "format_table", "TrainingBenchmarkUnavailable",
+__all__ = ["run_bench", "add_arguments", "main", "format_table", "train_benchmark",
            "BENCH_BACKENDS", "UPDATE_KEYS", "PHILOX_KEYS"]
 
 BENCH_BACKENDS = ("numba", "numpy")
@@ -89,8 +89,9 @@ UPDATE_KEYS = ("kind", "device", "rule", "rows", "cols", "batch", "backend", "dt
 PHILOX_KEYS = ("kind", "threads", "normals_per_s")
 
 
-class TrainingBenchmarkUnavailable(MemsimError, RuntimeError):
-    """``training=True`` was asked for but ``memsim.training.train_benchmark`` does not exist yet."""
+#: Keys of a training record.
+TRAINING_KEYS = ("kind", "backend", "device", "rows", "cols", "updates", "updates_per_s", "first_call_s",
+                 "compile_s", "recording")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -124,15 +125,42 @@ def _total_pulses(tile: Tile) -> int:
     return int(stats["pulses_up"].sum()) + int(stats["pulses_down"].sum())
 
 
-def _load_train_benchmark() -> Callable[..., list[dict]]:
-    try:
-        from .training import train_benchmark  # type: ignore[attr-defined]
-    except (ImportError, AttributeError) as exc:
-        raise TrainingBenchmarkUnavailable(
-            "The training benchmark (--training) is not available in this version of memsim: "
-            f"memsim.training.train_benchmark could not be imported ({exc}). "
-            "Run the update benchmark without --training.") from exc
-    return train_benchmark
+def train_benchmark(*, smoke: bool = False, backends: Sequence[str] = ("numba",)) -> list[dict[str, Any]]:
+    """Time in-place training of the README example (``memsim run``'s workload) after JIT warm-up.
+
+    The example: linear regression, 100 x 20 plus a bias column (a 1 x 21 tile), soft bounds
+    (``dw_min`` 0.001, ``dw_min_std`` 0.3), stochastic rounding, ``lr`` 0.005, 300 epochs of per-sample
+    updates (30,000 updates; smoke: 10 epochs) with the statistics recording on from half-way, as
+    :func:`memsim.training.train_linear` runs it (fused kernel, per-epoch learning curves).
+    ``updates_per_s`` = per-sample updates / wall seconds of the whole training call.
+    """
+    from .datasets import LinearRegressionTask
+    from .models import AnalogLinear
+    from .training import TrainConfig, train_linear
+
+    data = LinearRegressionTask(n_train=100, n_test=2000, n_features=20, noise_std=1.0).load(1)
+    device = SoftBounds(dw_min=0.001, dw_min_std=0.3, w_max=1.0)
+    config = TrainConfig(lr=0.005, epochs=10 if smoke else 300, batch_size=1, average_from=0.5)
+    records = []
+    for backend in backends:
+        if backend == "numpy" and not smoke:
+            continue  # the reference is far too slow for 30,000 updates; it is checked in the tests
+        def fit(epochs):
+            model = AnalogLinear(20, 1, device=device, bias=True, backend=backend, seed=1)
+            cfg = TrainConfig(**{**config.to_dict(), "epochs": epochs, "lr_step_epochs": ()})
+            t0 = time.perf_counter()
+            result = train_linear(model, data, cfg, seed=1, progress=False)
+            return time.perf_counter() - t0, model.tile.step, result
+        first_s, first_updates, _ = fit(1)  # compiles (or loads the on-disk cache)
+        seconds, updates, result = fit(config.epochs)
+        per_update = seconds / updates
+        records.append({
+            "kind": "training", "backend": backend, "device": device.kind, "rows": 1, "cols": 21,
+            "updates": updates, "updates_per_s": updates / seconds, "first_call_s": first_s,
+            "compile_s": max(first_s - first_updates * per_update, 0.0),
+            "recording": result.statistics["events"] > 0,
+        })
+    return records
 
 
 def _check_args(backends, threads) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -225,6 +253,10 @@ def format_record(rec: dict[str, Any]) -> str:
     if rec.get("kind") == "philox_normals":
         return (f"{'philox_normals':<14} {'':<13} {'':>5} {'':>5} {'numba':<7} {rec['threads']:>3} "
                 f"{'':>11} {_fmt(rec['normals_per_s'], '11.3e')}  (normal variates / s)")
+    if rec.get("kind") == "training":
+        return (f"{'training':<14} {rec['device']:<13} {'1x21':>5} {1:>5} {rec['backend']:<7} {'':>3} "
+                f"{_fmt(rec['updates_per_s'], '11.3e')} updates/s  first call {rec['first_call_s']:.3f} s, "
+                f"compile {rec['compile_s']:.3f} s")
     if rec.get("kind") != "update":
         return " ".join(f"{k}={v}" for k, v in rec.items())
     return (f"{'update':<14} {rec['device']:<13} {rec['rows']:>5} {rec['batch']:>5} {rec['backend']:<7} "
@@ -292,13 +324,12 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     progress : bool
         Show a tqdm progress bar over the records (only when stderr is a terminal).
     training : bool
-        Reserved: also run ``memsim.training.train_benchmark(smoke=, backends=, progress=)`` and
-        append its records (kind ``"training"`` unless they say otherwise).
+        Run only the training benchmark (:func:`train_benchmark`, records of kind ``"training"``).
 
     Returns
     -------
     list of dict
-        The Philox records, then the update records (module docstring), then any training records.
+        The Philox records, then the update records (module docstring); or the training records.
 
     Raises
     ------
@@ -306,11 +337,14 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
         Unknown backend or a thread count < 1.
     BackendUnavailableError
         A requested backend cannot run here.
-    TrainingBenchmarkUnavailable
-        ``training=True`` but ``memsim.training.train_benchmark`` does not exist.
     """
     backends, threads = _check_args(backends, threads)
-    train_benchmark = _load_train_benchmark() if training else None
+    if training:
+        records = train_benchmark(smoke=smoke, backends=backends)
+        print(format_table(records), flush=True)
+        if json_path is not None:
+            _write_json(json_path, records)
+        return records
 
     numba = None
     try:
@@ -374,14 +408,6 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
             if numba is not None:
                 numba.set_num_threads(prev_threads)
 
-    if train_benchmark is not None:
-        extra = train_benchmark(smoke=smoke, backends=backends, progress=progress)
-        for rec in extra:
-            rec = dict(rec)
-            rec.setdefault("kind", "training")
-            records.append(rec)
-            print(format_record(rec), flush=True)
-
     if json_path is not None:
         _write_json(json_path, records)
     return records
@@ -405,7 +431,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="backend to benchmark (repeatable; default: numba, plus numpy with --smoke; "
                              "numpy runs only sizes <= 256)")
     parser.add_argument("--training", action="store_true",
-                        help="also run the training benchmark (reserved for a later version)")
+                        help="time in-place training of the README example (30,000 updates of a 1 x 21 tile) instead")
     return parser
 
 
@@ -415,7 +441,7 @@ def main(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 on success, 1 when a backend is unavailable, 2 when ``--training`` is not available.
+        0 on success, 1 when a backend is unavailable.
     """
     smoke = bool(getattr(args, "smoke", False))
     backends = getattr(args, "backend", None)
@@ -426,9 +452,6 @@ def main(args: argparse.Namespace) -> int:
     try:
         run_bench(smoke=smoke, backends=tuple(backends), json_path=getattr(args, "json", None),
                   training=bool(getattr(args, "training", False)))
-    except TrainingBenchmarkUnavailable as exc:
-        print(f"memsim bench: {exc}", file=sys.stderr)
-        return 2
     except BackendUnavailableError as exc:
         print(f"memsim bench: {exc}", file=sys.stderr)
         return 1

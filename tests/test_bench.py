@@ -88,12 +88,18 @@ def test_bad_arguments():
         bench.run_bench(smoke=True, threads=(0,), progress=False)
 
 
-def test_cli_arguments_and_training_exit_code(monkeypatch, capsys):
+def test_cli_arguments():
     parser = bench.add_arguments(argparse.ArgumentParser(prog="memsim bench"))
     ns = parser.parse_args(["--smoke", "--json", "out.json", "--backend", "numpy", "--training"])
     assert ns.smoke and ns.json == "out.json" and ns.backend == ["numpy"] and ns.training
     assert parser.parse_args([]).backend is None
-    # --training: memsim.training.train_benchmark does not exist (yet) -> a clear message and exit code 2
-    monkeypatch.setitem(sys.modules, "memsim.training", None)
-    assert bench.main(ns) == 2
-    assert "training" in capsys.readouterr().err
+
+
+def test_training_benchmark_smoke(tmp_path):
+    records = bench.run_bench(smoke=True, backends=("numba", "numpy"), json_path=tmp_path / "t.json",
+                              progress=False, training=True)
+    assert [r["backend"] for r in records] == ["numba", "numpy"]
+    for rec in records:
+        assert set(rec) == set(bench.TRAINING_KEYS)
+        assert rec["updates"] == 1000 and rec["updates_per_s"] > 0 and rec["recording"]
+    assert json.loads((tmp_path / "t.json").read_text())["records"][0]["kind"] == "training"

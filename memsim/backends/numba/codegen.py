@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from memsim.backends.numba.philox import MASK32, normal4, philox4x32_10, stream_word, uniform
+from memsim.backends.numba.philox import MASK32, normal2, philox4x32_10, stream_word, uniform
 
 # philox source hash: {philox_hash}
 

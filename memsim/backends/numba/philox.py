@@ -46,13 +46,19 @@ def uniform(o):
 
 
 @njit(cache=True)
+def normal2(oa, ob):
+    """Box-Muller on one pair of words: two standard normals."""
+    r = math.sqrt(-2.0 * math.log(uniform(oa)))
+    t = TWO_PI * uniform(ob)
+    return r * math.cos(t), r * math.sin(t)
+
+
+@njit(cache=True)
 def normal4(o0, o1, o2, o3):
     """Box-Muller on ``(o0, o1)`` and ``(o2, o3)``: four standard normals."""
-    r01 = math.sqrt(-2.0 * math.log(uniform(o0)))
-    r23 = math.sqrt(-2.0 * math.log(uniform(o2)))
-    t01 = TWO_PI * uniform(o1)
-    t23 = TWO_PI * uniform(o3)
-    return r01 * math.cos(t01), r01 * math.sin(t01), r23 * math.cos(t23), r23 * math.sin(t23)
+    z0, z1 = normal2(o0, o1)
+    z2, z3 = normal2(o2, o3)
+    return z0, z1, z2, z3
 
 
 @njit(parallel=True, cache=True)

@@ -10,7 +10,7 @@ STREAM_ROUNDING = np.uint64(1)
 STREAM_C2C = np.uint64(2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def program_cell(wv, g, lr, pc, j, i, cell, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal):
     """One programming event on one cell: pulse count from the rule, then n pulses of the device.
 
@@ -39,16 +39,18 @@ __LOAD_PARAMS__
     noisy = sigma > 0.0
     z0 = 0.0
     z1 = 0.0
-    z2 = 0.0
-    z3 = 0.0
+    o2 = np.uint64(0)
+    o3 = np.uint64(0)
     for p in range(n):
         q = mean_step(wv, up, __STEP_ARGS__) * scale
         if noisy and c2c != 2:
             lane = p & 3
-            if lane == 0:
+            if lane == 0:  # a new Philox block; its second normal pair only if a third pulse comes
                 o0, o1, o2, o3 = philox4x32_10(np.uint64(p >> 2), cell, c2, c3, k0, k1)
-                z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
-            z = z0 if lane == 0 else (z1 if lane == 1 else (z2 if lane == 2 else z3))
+                z0, z1 = normal2(o0, o1)
+            elif lane == 2:
+                z0, z1 = normal2(o2, o3)
+            z = z0 if (lane & 1) == 0 else z1
             if c2c == 0:
                 step_w = q * (1.0 + sigma * z)
                 wv = wv + step_w if up else wv - step_w
@@ -59,13 +61,13 @@ __LOAD_PARAMS__
         wv = min(max(wv, w_min), w_max)
     if noisy and c2c == 2:
         o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, c2, c3, k0, k1)
-        z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
+        z0, z1 = normal2(o0, o1)
         wv = wv + sigma * (w_max - w_min) * math.sqrt(n) * z0
         wv = min(max(wv, w_min), w_max)
     return wv, n, up
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def apply_event(w, pc, j, i, g, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
                 n_up, n_down, s_abs, s_absw, s_w):
     """One programming event on cell (j, i) with recording: the body every update kernel shares."""
