@@ -27,7 +27,7 @@ from scipy.optimize import root
 from scipy.special import ndtr
 
 from .baselines import (RidgeSVD, check_array, check_design, fit_lambda, generalized_tikhonov,
-                        lambda_for_loss, loss, ols)
+                        lambda_for_loss, loss, ols, relative_distance)
 from .errors import MemsimError
 from .params import check_bool, check_float, check_int, invalid
 
@@ -39,6 +39,8 @@ LARGE_STEP = 0.05
 FEW_STATES = 50.0
 DEAD_ZONE_FRACTION = 0.2
 NEAR_BOUND_STEPS = 3.0
+#: E|g_i| below this fraction of its value at w = 0, E|x_i y|, is rounding noise and counts as 0.
+_ROUNDING_FLOOR = 1e-10
 
 
 class ConvergenceError(MemsimError, RuntimeError):
@@ -67,8 +69,10 @@ def _batch_mean_moments(G: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.
 
 
 def _folded_normal_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    r""":math:`E|Z|` for :math:`Z\sim N(\mu, \mathrm{sd}^2)`:
-    :math:`\mathrm{sd}\sqrt{2/\pi}\,e^{-\mu^2/2\mathrm{sd}^2} + \mu(1 - 2\Phi(-\mu/\mathrm{sd}))`; :math:`|\mu|` if sd = 0."""
+    r""":math:`E|Z|` for :math:`Z\sim N(\mu, \mathrm{sd}^2)`; :math:`|\mu|` if sd = 0.
+
+    .. math::  \mathrm{sd}\sqrt{2/\pi}\,e^{-\mu^2/2\mathrm{sd}^2} + \mu\,(1 - 2\Phi(-\mu/\mathrm{sd}))
+    """
     safe = np.where(sd > 0, sd, 1.0)
     z = mu / safe
     value = safe * math.sqrt(2.0 / math.pi) * np.exp(-0.5 * z * z) + mu * (1.0 - 2.0 * ndtr(-z))
@@ -78,8 +82,13 @@ def _folded_normal_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
 def _abs_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, batch_size: int, accumulate: bool) -> np.ndarray:
     G = _per_sample_grads(X, y, w)
     if not accumulate or batch_size == 1:
-        return np.mean(np.abs(G), axis=0)
-    return _folded_normal_mean(*_batch_mean_moments(G, batch_size))
+        value = np.mean(np.abs(G), axis=0)
+    else:
+        value = _folded_normal_mean(*_batch_mean_moments(G, batch_size))
+    # Rounding noise of an interpolating fit (r = 0 in exact arithmetic) is not a gradient: left in,
+    # it would act as a ~1e-16 penalty that pins the null space of X to w_s unstably.
+    floor = _ROUNDING_FLOOR * np.mean(np.abs(X * y[:, None]), axis=0)
+    return np.where(value > floor, value, 0.0)
 
 
 def expected_abs_grad(X: Any, y: Any, w: Any, *, batch_size: int = 1, accumulate: bool = False) -> np.ndarray:
@@ -92,6 +101,9 @@ def expected_abs_grad(X: Any, y: Any, w: Any, *, batch_size: int = 1, accumulate
       with :math:`\mu_i = E[g_i]` and variance :math:`\frac{\mathrm{Var}(g_i)}{B}\frac{n-B}{n-1}`
       (:math:`\approx\sqrt{2/\pi}\,\mathrm{sd}\propto B^{-1/2}` when :math:`|\mu_i|\ll` sd; exactly
       :math:`|\mu_i|` for ``B = n``). ``B = 1`` is the per-sample scheme and uses the exact mean.
+
+    Values below ``1e-10`` of :math:`E|x_i y|` (the value at :math:`w = 0`) are returned as 0: they
+    are the rounding noise of an interpolating solution (:math:`n \le d`), where :math:`E|g| = 0`.
 
     Parameters
     ----------
@@ -276,9 +288,9 @@ def predict_weights(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumul
     r = residual(sol.x)
     scale = float(np.max(np.abs(X.T @ y)) / X.shape[0] + np.max(_abs_grad(X, y, sol.x, batch_size, accumulate)))
     if not (np.all(np.isfinite(r)) and np.max(np.abs(r)) <= 1e-9 * scale):
-        raise ConvergenceError(f"predict_weights: no root of E[g] + E|g| F(w) = 0 found from the Tikhonov "
-                               f"prediction (max residual {np.max(np.abs(r)):.3g}, gradient scale {scale:.3g}; "
-                               f"{sol.message}). The device may push weights onto a bound.")
+        raise ConvergenceError(f"predict_weights: no root of E[g] + E|g| F(w) = 0 found (max residual "
+                               f"{np.max(np.abs(r)):.3g}, gradient scale {scale:.3g}; "
+                               f"{' '.join(sol.message.split())}). The device may push weights onto a bound.")
     return sol.x
 
 
@@ -302,8 +314,7 @@ def lambda_plugin(mean_abs_grad: Any, device: Any) -> dict[str, Any]:
         ``lambda_plugin`` (float, the mean) and ``lambda_plugin_per_weight`` (d,); 0 for a device
         with :math:`F' = 0`, NaN for one without a symmetry point.
     """
-    g = np.ravel(mean_abs_grad)
-    g = check_array("lambda_plugin", "mean_abs_grad", g, (max(g.size, 1),))
+    g = check_array("lambda_plugin", "mean_abs_grad", np.ravel(mean_abs_grad), ("d",))
     slope = _symmetry("lambda_plugin", device)[1]
     per_weight = slope * g
     return {"lambda_plugin": float(np.mean(per_weight)), "lambda_plugin_per_weight": per_weight}
@@ -443,9 +454,13 @@ def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float
 
 
 # ---------------------------------------------------------------------------- the summary
-def _relative(numerator: float, denominator: float) -> float:
-    """``numerator / denominator`` with 0/0 := 0 (``m`` on the reference point)."""
-    return 0.0 if numerator == 0.0 else numerator / denominator
+def _attempt(compute: Any, fallback: Any, warnings: list[str]) -> Any:
+    """``compute()``, or ``fallback`` plus a ``no_prediction`` warning if it raises ConvergenceError."""
+    try:
+        return compute()
+    except ConvergenceError as error:
+        warnings.append(f"no_prediction: {error}")
+        return fallback
 
 
 def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weights_mean: Any, device: Any, *,
@@ -476,11 +491,14 @@ def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weig
         :math:`\max_i` of :func:`identity_residual` (NaN without ``mean_abs_grad_w`` or when
         :math:`F` is not linear through 0).
     ``regime_warnings``
-        :func:`regime_warnings` at :math:`m`.
+        :func:`regime_warnings` at :math:`m`, plus ``"no_prediction: ..."`` when
+        :func:`predict_lambda` or :func:`predict_weights` raises :class:`ConvergenceError` (then the
+        predicted values are NaN: a prediction that does not exist is not a failed run).
 
-    Recorded statistics are per programming event, :math:`|\Delta|/\eta`; with ``accumulate=True`` a
+    Recorded statistics are per programming event, :math:`|\Delta|/\eta`; with ``accumulate=True`` an
     event's gradient is the SUM over the batch, :math:`B|\bar g|`, so both recorded statistics are
-    divided by ``batch_size`` to put them in the units of the stationarity law (batch mean).
+    divided by ``batch_size`` to put them in the units of the stationarity law (batch mean; a
+    smaller last batch of an epoch makes this slightly approximate).
 
     Bias: with ``bias=True`` the LAST column of ``X`` and ``X_test`` is a bias (constant) column.
     It is dropped, together with the last entry of every weight and statistic vector, before
@@ -530,9 +548,10 @@ def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weig
     w_ols = svd.coef(0.0)
     lambda_fit, distance = fit_lambda(m, X, y)
     scheme = {"batch_size": batch_size, "accumulate": accumulate}
-    pred = predict_lambda(X, y, device, **scheme)
-    w_pred = predict_weights(X, y, device, **scheme)
-    off_ols = float(np.linalg.norm(m - w_ols))
+    warnings = regime_warnings(X, y, m, device, lr=lr, rule=rule, **scheme)
+    pred = _attempt(lambda: predict_lambda(X, y, device, **scheme),
+                    {"lambda_pred": math.nan, "lambda_pred_per_weight": np.full(d, np.nan)}, warnings)
+    w_pred = _attempt(lambda: predict_weights(X, y, device, **scheme), np.full(d, np.nan), warnings)
     test_loss_mean = loss(X_test, y_test, m)
 
     if mean_abs_grad is None:
@@ -547,12 +566,12 @@ def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weig
 
     return {
         "lambda_fit": lambda_fit,
-        "ridge_path_distance": _relative(distance, off_ols),
+        "ridge_path_distance": relative_distance(distance, m, w_ols),
         "lambda_pred": pred["lambda_pred"],
         "lambda_pred_per_weight": pred["lambda_pred_per_weight"],
         **plugin,
         "w_pred": w_pred,
-        "tikhonov_pred_distance": _relative(float(np.linalg.norm(m - w_pred)), off_ols),
+        "tikhonov_pred_distance": relative_distance(float(np.linalg.norm(m - w_pred)), m, w_ols),
         "lambda_fit_test_loss": lambda_for_loss(test_loss_mean, X, y, X_test, y_test, near=lambda_fit),
         "test_loss_final": loss(X_test, y_test, wf),
         "test_loss_mean_weights": test_loss_mean,
@@ -560,5 +579,5 @@ def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weig
         "ols_test_loss": loss(X_test, y_test, w_ols),
         "w_ols": w_ols,
         "identity_residual": identity,
-        "regime_warnings": regime_warnings(X, y, m, device, lr=lr, rule=rule, **scheme),
+        "regime_warnings": warnings,
     }

@@ -24,7 +24,7 @@ from scipy.optimize import brentq, minimize_scalar
 from .params import check_bool, check_float, check_int, invalid
 
 __all__ = ["RidgeSVD", "ols", "ridge", "ridge_path", "generalized_tikhonov", "fit_lambda",
-           "ridge_path_distance", "loss", "lambda_for_loss", "sgd_weight_decay",
+           "ridge_path_distance", "relative_distance", "loss", "lambda_for_loss", "sgd_weight_decay",
            "check_array", "check_design", "check_per_weight"]
 
 _GRID_MARGIN = 1e8      # the lambda grid reaches this factor beyond the singular-value scales
@@ -310,8 +310,8 @@ def ridge_path_distance(m: Any, X: Any, y: Any) -> float:
 
     .. math::  \frac{\min_\lambda\|m - w_{\rm ridge}(\lambda)\|}{\|m - w_{\rm OLS}\|}
 
-    0 on the path (also when ``m`` is the OLS solution itself); at most 1 (:math:`\lambda=0` is a
-    candidate).
+    0 on the path (also when ``m`` is the OLS solution itself, see :func:`relative_distance`); at
+    most 1 (:math:`\lambda=0` is a candidate).
 
     Parameters
     ----------
@@ -325,10 +325,20 @@ def ridge_path_distance(m: Any, X: Any, y: Any) -> float:
     """
     svd = RidgeSVD(X, y)
     m = check_array("ridge_path_distance", "m", m, (svd.d,))
-    distance = svd.fit_lambda(m)[1]
-    if distance == 0.0:
+    return relative_distance(svd.fit_lambda(m)[1], m, svd.coef(0.0))
+
+
+def relative_distance(distance: float, m: np.ndarray, w_ols: np.ndarray) -> float:
+    r"""``distance`` in units of the shift from OLS, :math:`	ext{distance} / \|m - w_{m OLS}\|`.
+
+    A distance at rounding level, at most :math:`10^{-12}\max(\|m\|, \|w_{m OLS}\|)`, counts as 0
+    (so ``m`` equal to OLS up to rounding is on the path, not at ratio 1); a finite distance from
+    ``m = w_OLS`` exactly is ``inf``.
+    """
+    if distance <= 1e-12 * max(float(np.linalg.norm(m)), float(np.linalg.norm(w_ols))):
         return 0.0
-    return distance / float(np.linalg.norm(m - svd.coef(0.0)))
+    shift = float(np.linalg.norm(m - w_ols))
+    return distance / shift if shift > 0 else math.inf
 
 
 def lambda_for_loss(target_loss: float, X: Any, y: Any, X_test: Any, y_test: Any,
