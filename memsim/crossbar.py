@@ -65,9 +65,13 @@ class Tile:
         self.recorded_events = 0
         params = device.sample_cell_parameters(self.rows, self.cols, self.seed)
         self._cell_params = self.backend.asarray(params, dtype=np.float64)
-        self._w_min = params[device.all_cell_parameters.index("w_min")]
-        self._w_max = params[device.all_cell_parameters.index("w_max")]
-        self._weights = self.backend.asarray(np.clip(0.0, self._w_min, self._w_max))
+        names = device.all_cell_parameters
+        self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]
+        self._stuck = params[names.index("stuck")] != 0.0
+        initial = np.clip(0.0, self._w_min, self._w_max)
+        if device.stuck_at != "initial":
+            initial = np.where(self._stuck, self._w_min if device.stuck_at == "w_min" else self._w_max, initial)
+        self._weights = self.backend.asarray(initial)
         self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
 
     # ------------------------------------------------------------------ state
@@ -88,11 +92,14 @@ class Tile:
         return dict(zip(self.device.all_cell_parameters, params))
 
     def program(self, w) -> None:
-        """Set the weights (ideal programming, clipped to each cell's bounds)."""
+        """Set the weights (ideal programming, clipped to each cell's bounds; stuck cells stay put)."""
         w = np.broadcast_to(np.asarray(w, dtype=np.float64), (self.rows, self.cols))
         if not np.all(np.isfinite(w)):
             raise invalid("Tile.program", "w", "finite numbers", "an array with non-finite values")
-        self._weights = self.backend.asarray(np.clip(w, self._w_min, self._w_max))
+        new = np.clip(w, self._w_min, self._w_max)
+        if self._stuck.any():
+            new = np.where(self._stuck, self.weights, new)
+        self._weights = self.backend.asarray(new)
 
     # ------------------------------------------------------------------ reads
     def _batch(self, name: str, v, size: int) -> tuple[np.ndarray, bool]:

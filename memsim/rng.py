@@ -38,6 +38,7 @@ import numpy as np
 __all__ = [
     "philox4x32_10", "seed_to_key", "counters", "uniforms", "normals",
     "STREAM_ROUNDING", "STREAM_C2C", "STREAM_D2D", "STREAM_READ", "STREAM_INIT", "STREAM_DATA",
+    "STREAM_COINCIDENCE", "STREAM_FAULTS",
 ]
 
 PHILOX_M0 = 0xD2511F53
@@ -56,6 +57,7 @@ STREAM_READ = 4       #: read / output noise (periphery)
 STREAM_INIT = 5       #: initial weights
 STREAM_DATA = 6       #: data order (permutations)
 STREAM_COINCIDENCE = 7  #: pulse-coincidence bit streams
+STREAM_FAULTS = 8       #: stuck-at faults (which cells are stuck)
 
 
 def _mulhilo(m: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

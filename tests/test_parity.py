@@ -14,7 +14,7 @@ RULES = {"stochastic_rounding": StochasticRounding(), "deterministic": Determini
 def _device(kind, mode):
     extra = {"gamma_up_dtod": 0.2} if kind == "linear_step" else {}
     return DEVICE_MODELS[kind](dw_min=0.004, dw_min_std=0.4, c2c_mode=mode, up_down=0.1, w_max_dtod=0.2,
-                               dw_min_dtod=0.1, up_down_dtod=0.05, **extra)
+                               dw_min_dtod=0.1, up_down_dtod=0.05, stuck_prob=0.1, **extra)
 
 
 def _run(device, rule, backend, dtype="float64", seed=21):

@@ -77,3 +77,22 @@ def test_bad_update_arguments(backend):
     with pytest.raises(ValueError, match="'d'"):
         t.update(np.ones(3), np.array([1.0, np.nan]), lr=0.1)
     assert np.all(t.weights == 0)
+
+
+@pytest.mark.parametrize("stuck_at", ["w_min", "w_max", "initial"])
+def test_stuck_at_faults(stuck_at, backend):
+    p = 0.2
+    dev = SoftBounds(dw_min=0.01, w_max_dtod=0.2, stuck_prob=p, stuck_at=stuck_at)
+    t = Tile(40, 50, dev, backend=backend, seed=9)
+    cp = t.cell_parameters
+    stuck = cp["stuck"] != 0
+    assert abs(stuck.mean() - p) < 4 * np.sqrt(p * (1 - p) / stuck.size)
+    expected = {"w_min": cp["w_min"], "w_max": cp["w_max"], "initial": np.zeros((40, 50))}[stuck_at]
+    np.testing.assert_array_equal(t.weights[stuck], expected[stuck])
+    t.program(0.3)
+    g = np.random.default_rng(0)
+    t.update(g.uniform(-1, 1, (3, 50)), g.uniform(-1, 1, (3, 40)), lr=0.1)
+    np.testing.assert_array_equal(t.weights[stuck], expected[stuck])
+    assert np.mean(t.weights[~stuck] != 0.3) > 0.9  # free cells moved (a few got no pulse)
+    s = t.statistics()
+    assert (s["pulses_up"] + s["pulses_down"])[stuck].sum() > 0  # the pulses were still fired

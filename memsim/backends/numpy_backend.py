@@ -57,8 +57,9 @@ class NumpyBackend(Backend):
         scale = np.where(up, 1.0 + beta, 1.0 - beta)
         sigma, mode = device.dw_min_std, device.c2c_mode
 
-        for p in range(int(n.max(initial=0))):
-            idx = np.nonzero(n > p)
+        moving = np.where(params["stuck"] != 0.0, 0, n)  # stuck cells get pulses but do not move
+        for p in range(int(moving.max(initial=0))):
+            idx = np.nonzero(moving > p)
             u_, wv = up[idx], w[idx]
             q = formula(wv, u_, *[arg[idx] for arg in formula_args]) * scale[idx]
             if sigma > 0.0 and mode == "multiplicative":
@@ -72,7 +73,7 @@ class NumpyBackend(Backend):
                 new = np.where(u_, wv + q, wv - q)
             w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])
         if sigma > 0.0 and mode == "neurosim":
-            idx = np.nonzero(n > 0)
+            idx = np.nonzero(moving > 0)
             z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], 0)
             new = w[idx] + sigma * (w_hi[idx] - w_lo[idx]) * np.sqrt(n[idx].astype(np.float64)) * z
             w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])

@@ -29,6 +29,9 @@ Relative parameters: ``p_cell = p * max(1 + p_dtod * xi, 0)`` (a relative draw c
 parameter to zero but never flip its sign). ``up_down`` is absolute:
 ``up_down_cell = clip(up_down + up_down_dtod * xi, -1, 1)``. Finally ``w_min_cell`` is capped at
 ``w_max_cell`` so every cell has a non-empty range.
+
+Stuck-at faults: a cell is stuck with probability ``stuck_prob`` (a Philox uniform of stream
+``STREAM_FAULTS``); it stays at ``stuck_at`` whatever pulses it receives.
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ import numpy as np
 from .. import rng
 from ..params import check_choice, check_float, invalid
 
-__all__ = ["PulsedDevice", "C2C_MODES"]
+__all__ = ["PulsedDevice", "C2C_MODES", "STUCK_AT"]
 
 C2C_MODES = ("multiplicative", "additive", "neurosim")
+STUCK_AT = ("w_min", "w_max", "initial")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,12 @@ class PulsedDevice:
     """Relative device-to-device spread of ``w_min``; >= 0."""
     up_down_dtod: float = 0.0
     """Absolute device-to-device spread of ``up_down``; >= 0."""
+    stuck_prob: float = 0.0
+    """Probability that a cell is stuck (drawn once per cell from the seed); in [0, 1]."""
+    stuck_at: str = "w_min"
+    """Value of a stuck cell: 'w_min', 'w_max' (the cell's own bounds) or 'initial' (its state when
+    the tile is created, 0 clipped to the bounds). A stuck cell receives its pulses (they are
+    counted) but does not move, and ``Tile.program`` leaves it where it is."""
 
     kind: ClassVar[str] = ""
     #: Ordered names of the per-cell parameters passed to ``mean_step`` after ``w, up``.
@@ -101,6 +111,8 @@ class PulsedDevice:
                                                         lo_open=True, hi_open=True))
         object.__setattr__(self, "dw_min_std", check_float(owner, "dw_min_std", self.dw_min_std, 0.0))
         check_choice(owner, "c2c_mode", self.c2c_mode, C2C_MODES)
+        object.__setattr__(self, "stuck_prob", check_float(owner, "stuck_prob", self.stuck_prob, 0.0, 1.0))
+        check_choice(owner, "stuck_at", self.stuck_at, STUCK_AT)
         for name, (dtod, _) in self.dtod_parameters.items():
             object.__setattr__(self, dtod, check_float(owner, dtod, getattr(self, dtod), 0.0))
         self._validate()
@@ -119,18 +131,13 @@ class PulsedDevice:
         """Integer code of ``c2c_mode`` used by the kernels (0, 1, 2 in ``C2C_MODES`` order)."""
         return C2C_MODES.index(self.c2c_mode)
 
-    def nominal_cell_values(self) -> np.ndarray:
-        """Per-cell parameter vector of a cell without device-to-device variation (float64).
-
-        The layout is ``cell_parameters + ("up_down",)``.
-        """
-        return np.array([float(getattr(self, n)) for n in self.cell_parameters] + [self.up_down],
-                        dtype=np.float64)
-
     @property
     def all_cell_parameters(self) -> tuple[str, ...]:
-        """Names of the rows of the per-cell parameter array: ``cell_parameters + ("up_down",)``."""
-        return self.cell_parameters + ("up_down",)
+        """Rows of the per-cell parameter array: ``cell_parameters + ("up_down", "stuck")``.
+
+        ``stuck`` is 1.0 for a stuck cell and 0.0 otherwise.
+        """
+        return self.cell_parameters + ("up_down", "stuck")
 
     def sample_cell_parameters(self, rows: int, cols: int, seed: int) -> np.ndarray:
         """Draw the per-cell parameters of a ``rows x cols`` tile (module docstring rules).
@@ -144,6 +151,10 @@ class PulsedDevice:
         out = np.empty((len(names), rows, cols), dtype=np.float64)
         cells = np.arange(rows * cols)
         for k, name in enumerate(names):
+            if name == "stuck":
+                u = rng.uniforms(seed, 0, rng.STREAM_FAULTS, cells, 0).reshape(rows, cols)
+                out[k] = (u < self.stuck_prob).astype(np.float64)
+                continue
             value = float(getattr(self, name))
             dtod_name, how = self.dtod_parameters.get(name, (None, None))
             spread = float(getattr(self, dtod_name)) if dtod_name else 0.0
@@ -251,4 +262,6 @@ class PulsedDevice:
             "w_max_dtod": [-0.5],
             "w_min_dtod": [-0.5],
             "up_down_dtod": [-0.2],
+            "stuck_prob": [1.5, -0.1],
+            "stuck_at": ["middle"],
         }

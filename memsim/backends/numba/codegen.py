@@ -55,7 +55,7 @@ def cache_dir() -> Path:
 
 def generate_source(device_cls) -> str:
     """The full text of the kernel module for ``device_cls``."""
-    names = device_cls.cell_parameters + ("up_down",)
+    names = device_cls.cell_parameters + ("up_down", "stuck")
     load = "\n".join(f"    {name} = pc[{k}, j, i]" for k, name in enumerate(names))
     args = ", ".join(device_cls.cell_parameters)
     formula = formula_source(device_cls.mean_step)

@@ -34,6 +34,8 @@ def program_cell(wv, g, lr, pc, j, i, cell, step, k0, k1, rule, max_pulses, c2c,
     if n == 0:
         return wv, n, up
 __LOAD_PARAMS__
+    if stuck != 0.0:  # a stuck cell receives its pulses but does not move
+        return wv, n, up
     scale = 1.0 + up_down if up else 1.0 - up_down
     c2 = stream_word(STREAM_C2C, step)
     noisy = sigma > 0.0
