@@ -16,6 +16,7 @@ from .datasets import LinearRegressionTask, task_from_dict
 from .devices import SoftBounds, device_from_dict
 from .errors import ConfigError
 from .params import check_bool, check_choice, check_int, invalid
+from .periphery import Periphery
 from .training import TrainConfig
 from .updates import StochasticRounding, update_from_dict
 
@@ -26,7 +27,7 @@ else:  # pragma: no cover
 
 __all__ = ["RunConfig", "ModelConfig", "load_toml", "resolve_config", "load_config", "SECTIONS"]
 
-SECTIONS = ("task", "device", "update", "train", "model")
+SECTIONS = ("task", "device", "update", "train", "model", "periphery")
 TOP_LEVEL = ("seed", "backend", "dtype") + SECTIONS
 
 
@@ -70,6 +71,7 @@ class RunConfig:
     update: Any = dataclasses.field(default_factory=StochasticRounding)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    periphery: Periphery = dataclasses.field(default_factory=Periphery)
 
     def to_dict(self) -> dict[str, Any]:
         """The full resolved config (every default filled in), TOML/JSON-ready."""
@@ -113,8 +115,9 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
                       lambda t: update_from_dict({"kind": "stochastic_rounding", **t}))
     train = _section("train", raw.get("train", {}), TrainConfig.from_dict)
     model = _section("model", raw.get("model", {}), ModelConfig.from_dict)
+    periphery = _section("periphery", raw.get("periphery", {}), Periphery.from_dict)
     return RunConfig(seed=seed, backend=backend, dtype=dtype, task=task, device=device, update=update,
-                     train=train, model=model)
+                     train=train, model=model, periphery=periphery)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

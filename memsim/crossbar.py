@@ -13,7 +13,9 @@ import numpy as np
 from .backends import Backend, TileStatistics, get_backend
 from .backends.base import sequential_outer_sum
 from .devices import PulsedDevice
+from . import rng
 from .params import check_bool, check_float, check_int, invalid
+from .periphery import Periphery, quantize
 from .updates import StochasticRounding, UpdateRule
 
 __all__ = ["Tile"]
@@ -30,8 +32,9 @@ class Tile:
         Device model of every cell (per-cell parameters are drawn from it once, from ``seed``).
     update : UpdateRule, optional
         Pulse-count rule; default :class:`~memsim.updates.StochasticRounding`.
-    periphery : None
-        Reserved for DAC/ADC and read-noise models (a later issue); must be ``None``.
+    periphery : Periphery, optional
+        DAC/ADC and read noise of ``forward`` and ``backward`` (:mod:`memsim.periphery`); default:
+        none (exact VMMs).
     backend : str or Backend
         ``"numba"`` (default), ``"numpy"`` or ``"auto"``.
     dtype : {"float32", "float64"}
@@ -55,8 +58,10 @@ class Tile:
         self.update_rule = StochasticRounding() if update is None else update
         if not isinstance(self.update_rule, UpdateRule):
             raise invalid("Tile", "update", "an UpdateRule instance (memsim.updates)", update)
-        if periphery is not None:
-            raise invalid("Tile", "periphery", "None (periphery models are not implemented yet)", periphery)
+        self.periphery = Periphery() if periphery is None else periphery
+        if not isinstance(self.periphery, Periphery):
+            raise invalid("Tile", "periphery", "a Periphery instance (memsim.periphery) or None", periphery)
+        self.read_step = 0
         self.seed = check_int("Tile", "seed", seed, 0, 2 ** 64 - 1)
         self.device = device
         self.backend = get_backend(backend, dtype)
@@ -113,18 +118,41 @@ class Tile:
         return np.ascontiguousarray(v2), single
 
     def forward(self, x):
-        """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``."""
+        """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``, through the periphery."""
         xb, single = self._batch("x", x, self.cols)
-        y = self.backend.mvm(weights=self._weights, x=self.backend.asarray(xb))
-        y = self.backend.to_numpy(y)
+        y = self._read(xb, transpose=False)
         return y[0] if single else y
 
     def backward(self, d):
-        """``W^T d`` for ``d`` of shape ``(rows,)`` or ``(batch, rows)``."""
+        """``W^T d`` for ``d`` of shape ``(rows,)`` or ``(batch, rows)``, through the periphery
+        when ``periphery.backward``."""
         db, single = self._batch("d", d, self.rows)
-        z = self.backend.mvm_t(weights=self._weights, d=self.backend.asarray(db))
-        z = self.backend.to_numpy(z)
+        z = self._read(db, transpose=True)
         return z[0] if single else z
+
+    def _read(self, v: np.ndarray, transpose: bool) -> np.ndarray:
+        """One periphery read (module :mod:`memsim.periphery`); exact VMM when it is off."""
+        be, p = self.backend, self.periphery
+        w = self._weights
+        if not p.active or (transpose and not p.backward):
+            out = be.mvm_t(weights=w, d=be.asarray(v)) if transpose else be.mvm(weights=w, x=be.asarray(v))
+            return be.to_numpy(out)
+        step = self.read_step
+        self.read_step += 1
+        xp = be.xp
+        v = quantize(be.asarray(v, dtype=np.float64), p.dac, xp)
+        w64 = be.asarray(w, dtype=np.float64)
+        if p.weight_noise > 0:
+            noise = be.normals(shape=(v.shape[0], self.rows, self.cols), seed=self.seed, step=step,
+                               stream=rng.STREAM_WEIGHT_READ)
+            noisy = w64[None, :, :] * (1.0 + p.weight_noise * noise)
+            out = xp.einsum("bji,bj->bi", noisy, v) if transpose else xp.einsum("bji,bi->bj", noisy, v)
+        else:
+            out = v @ w64 if transpose else v @ w64.T
+        if p.output_noise > 0:
+            out = out + p.output_noise * be.normals(shape=out.shape, seed=self.seed, step=step,
+                                                    stream=rng.STREAM_READ)
+        return be.to_numpy(quantize(out, p.adc, xp))
 
     # ------------------------------------------------------------------ writes
     def update(self, x, d, lr: float, accumulate: bool = False) -> None:

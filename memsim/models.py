@@ -30,12 +30,12 @@ class AnalogLinear:
     """
 
     def __init__(self, in_features: int, out_features: int = 1, *, device, update=None, bias: bool = False,
-                 backend="numba", dtype="float64", seed: int = 0):
+                 periphery=None, backend="numba", dtype="float64", seed: int = 0):
         self.bias = check_bool("AnalogLinear", "bias", bias)
         self.in_features = in_features
         self.out_features = out_features
-        self.tile = Tile(out_features, in_features + int(self.bias), device, update=update, backend=backend,
-                         dtype=dtype, seed=seed)
+        self.tile = Tile(out_features, in_features + int(self.bias), device, update=update, periphery=periphery,
+                         backend=backend, dtype=dtype, seed=seed)
 
     def augment(self, X) -> np.ndarray:
         """Inputs as the tile sees them: ``X`` with a column of ones appended when ``bias``."""
@@ -44,7 +44,10 @@ class AnalogLinear:
         return np.hstack([X, np.ones((X.shape[0], 1))]) if self.bias else X
 
     def forward(self, X) -> np.ndarray:
-        """Predictions, shape ``(n, out_features)``."""
+        """Predictions, shape ``(n, out_features)``: the tile's read through its periphery, or, with
+        no periphery, the ideal read as a sequential float64 dot product."""
+        if self.tile.periphery.active:
+            return self.tile.forward(self.augment(X))
         return sequential_forward(self.tile.weights, self.augment(X))
 
     @property

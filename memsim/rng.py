@@ -38,7 +38,7 @@ import numpy as np
 __all__ = [
     "philox4x32_10", "seed_to_key", "counters", "uniforms", "normals",
     "STREAM_ROUNDING", "STREAM_C2C", "STREAM_D2D", "STREAM_READ", "STREAM_INIT", "STREAM_DATA",
-    "STREAM_COINCIDENCE", "STREAM_FAULTS",
+    "STREAM_COINCIDENCE", "STREAM_FAULTS", "STREAM_WEIGHT_READ",
 ]
 
 PHILOX_M0 = 0xD2511F53
@@ -58,6 +58,7 @@ STREAM_INIT = 5       #: initial weights
 STREAM_DATA = 6       #: data order (permutations)
 STREAM_COINCIDENCE = 7  #: pulse-coincidence bit streams
 STREAM_FAULTS = 8       #: stuck-at faults (which cells are stuck)
+STREAM_WEIGHT_READ = 9  #: multiplicative weight read noise (periphery)
 
 
 def _mulhilo(m: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -75,7 +75,8 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
     t0 = time.perf_counter()
     data = config.task.load(config.seed)
     model = AnalogLinear(data.n_features, data.y_train.shape[1], device=config.device, update=config.update,
-                         bias=config.model.bias, backend=config.backend, dtype=config.dtype, seed=config.seed)
+                         bias=config.model.bias, periphery=config.periphery, backend=config.backend,
+                         dtype=config.dtype, seed=config.seed)
     result = train_linear(model, data, config.train, config.seed, progress=progress)
     stats = result.statistics
     X, Xt = model.augment(data.X_train), model.augment(data.X_test)

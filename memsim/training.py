@@ -122,6 +122,18 @@ def _loss(pred: np.ndarray, y: np.ndarray) -> float:
     return float(0.5 * np.mean(np.sum((pred - y) ** 2, axis=1)))
 
 
+def _train_epoch_with_periphery(tile, X, Y, order, lr, config: TrainConfig, record_from: int) -> None:
+    """One epoch as in ``Backend.train_linear_epochs`` but reading through the periphery."""
+    events = 0
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start:start + config.batch_size]
+        if events >= record_from and not tile.recording:
+            tile.start_recording()
+        D = tile.forward(X[idx]) - Y[idx]
+        tile.update(X[idx], D, lr=float(lr), accumulate=config.accumulate)
+        events += 1 if config.accumulate else idx.size
+
+
 def train_linear(model: AnalogLinear, data: Dataset, config: TrainConfig, seed: int,
                  progress: bool | None = None) -> TrainResult:
     """Train ``model`` in place on ``data`` (loss ``1/2 ||W x - y||^2`` per sample).
@@ -158,8 +170,11 @@ def train_linear(model: AnalogLinear, data: Dataset, config: TrainConfig, seed: 
     for epoch in range(config.epochs):
         done = epoch * per_epoch
         record_from = max(start - done, 0)  # beyond this epoch's events: no recording yet
-        tile.train_linear_epochs(X, Y, orders[epoch:epoch + 1], lrs[epoch:epoch + 1], config.batch_size,
-                                 config.accumulate, record_from)
+        if tile.periphery.active:  # noisy/quantised reads: step by step through Tile.forward/update
+            _train_epoch_with_periphery(tile, X, Y, orders[epoch], lrs[epoch], config, record_from)
+        else:
+            tile.train_linear_epochs(X, Y, orders[epoch:epoch + 1], lrs[epoch:epoch + 1], config.batch_size,
+                                     config.accumulate, record_from)
         curves["epoch"].append(epoch + 1)
         w = tile.weights
         if done + per_epoch > start:  # this epoch ended inside the averaging window

@@ -80,3 +80,14 @@ def test_demo_smoke_writes_figures(tmp_path, capsys):
     records = json.loads((tmp_path / "demo.json").read_text())
     assert {r["group"] for r in records} == {"range", "noise", "control"}
     assert str(tmp_path) in capsys.readouterr().out
+
+
+def test_run_with_a_periphery_section(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SMALL + "[periphery]\noutput_noise = 0.05\n[periphery.adc]\nbits = 8\nbound = 4.0\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    prov = json.loads((tmp_path / "out" / "summary.json").read_text())["provenance"]
+    assert prov["config"]["periphery"]["adc"] == {"bits": 8, "bound": 4.0}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SMALL + "[periphery]\nread_noise = 0.05\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o2")]) == 2

@@ -90,6 +90,14 @@ class Backend:
         """Backward VMM ``d W`` for a batch ``d`` of shape (batch, rows)."""
         return d @ weights
 
+    def normals(self, *, shape, seed, step, stream):
+        """Standard normals of the given shape: flat element ``k`` is lane ``k % 4`` of the Philox
+        block with counter ``(0, k // 4, stream << 24 | step >> 32, step)`` (float64)."""
+        from .. import rng
+
+        k = np.arange(int(np.prod(shape)))
+        return self.asarray(rng.normals(seed, step, stream, k // 4, k % 4).reshape(shape), dtype=np.float64)
+
     # ---------------------------------------------------------------- updates
     def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
         """Apply the batch (x: (batch, cols), d: (batch, rows), float64) as sequential per-sample

@@ -38,6 +38,15 @@ class NumbaBackend(Backend):
             weights, cell_params, grad, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
             bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
 
+    def normals(self, *, shape, seed, step, stream):
+        """Compiled version of :meth:`Backend.normals` (same bits)."""
+        from .philox import fill_flat_normals
+
+        k0, k1 = rng.seed_to_key(seed)
+        out = np.empty(int(np.prod(shape)), dtype=np.float64)
+        fill_flat_normals(out, np.uint64(k0), np.uint64(k1), np.uint64(step), np.uint64(stream))
+        return out.reshape(shape)
+
     def train_linear_epochs(self, *, device, rule, weights, cell_params, X, Y, order, lrs, batch_size,
                             accumulate, step, seed, record_from, stats):
         """Fused version of :meth:`Backend.train_linear_epochs` (bit-identical, one compiled call)."""

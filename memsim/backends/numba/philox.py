@@ -86,3 +86,22 @@ def fill_blocks(out, ctr, k0, k1):
         out[n, 1] = o1
         out[n, 2] = o2
         out[n, 3] = o3
+
+
+@njit(parallel=True, cache=True)
+def fill_flat_normals(out, k0, k1, step, stream):
+    """``out[k]`` = lane ``k % 4`` of the Box-Muller block of counter (0, k // 4, stream|step)."""
+    n = out.shape[0]
+    c2 = stream_word(stream, step)
+    c3 = step & MASK32
+    for blk in prange((n + 3) // 4):
+        o0, o1, o2, o3 = philox4x32_10(np.uint64(0), np.uint64(blk), c2, c3, k0, k1)
+        z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
+        base = 4 * blk
+        out[base] = z0
+        if base + 1 < n:
+            out[base + 1] = z1
+        if base + 2 < n:
+            out[base + 2] = z2
+        if base + 3 < n:
+            out[base + 3] = z3
