@@ -62,13 +62,16 @@ from .crossbar import Tile
 from .devices import ConstantStep, SoftBounds
 from .errors import BackendUnavailableError
 from .params import invalid
-from .updates import StochasticRounding
+from .updates import PulseCoincidence, StochasticRounding
 
 __all__ = ["run_bench", "add_arguments", "main", "format_table", "train_benchmark",
            "BENCH_BACKENDS", "UPDATE_KEYS", "PHILOX_KEYS"]
 
 BENCH_BACKENDS = ("numba", "numpy")
 LR = 0.01
+#: pulse-coincidence workload: bl 31 with update and BL management; dense and sparse learning rates
+COINCIDENCE_BL = 31
+COINCIDENCE_REGIMES = {"dense": 0.1, "sparse": 0.003}
 SIZES = (256, 512, 1024)
 SMOKE_SIZES = (32, 64)
 BATCHES = (1, 32)
@@ -177,26 +180,32 @@ def _check_args(backends, threads) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 
 # ---------------------------------------------------------------------- measurements
-def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke: bool) -> dict[str, Any]:
-    """One update record (``pulses_per_s_over_normal_rate`` is filled in later)."""
+def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke: bool,
+                  rule=None, lr: float = LR, regime: str | None = None) -> dict[str, Any]:
+    """One update record (``pulses_per_s_over_normal_rate`` is filled in later).
+
+    With ``rule`` a :class:`~memsim.updates.PulseCoincidence`, the record also has ``regime``,
+    ``bl_used`` (mean bit length used), ``mean_coincidences_per_cell`` and ``coincidences_per_s``
+    (a coincidence is one pulse).
+    """
     min_time = SMOKE_MIN_TIME if smoke else MIN_TIME
     fwd_time = SMOKE_FORWARD_MIN_TIME if smoke else FORWARD_MIN_TIME
     gen = np.random.default_rng(0)
     x = gen.uniform(-1.0, 1.0, size=(batch, n))
     d = gen.uniform(-1.0, 1.0, size=(batch, n))
     neg_d = -d
-    rule = StochasticRounding()
+    rule = StochasticRounding() if rule is None else rule
     tile = Tile(n, n, device, update=rule, backend=backend, seed=SEED)
 
     t0 = time.perf_counter()
-    tile.update(x, d, LR)
+    tile.update(x, d, lr)
     first_call_s = time.perf_counter() - t0
 
     sign = [False]
 
     def one_update() -> None:
         sign[0] = not sign[0]
-        tile.update(x, neg_d if sign[0] else d, LR)
+        tile.update(x, neg_d if sign[0] else d, lr)
 
     pulses0 = _total_pulses(tile)
     calls, seconds = _repeat(one_update, min_time)
@@ -206,6 +215,10 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
     tile.forward(x)  # warm-up (first-call costs of the VMM)
     f_calls, f_seconds = _repeat(lambda: tile.forward(x), fwd_time)
 
+    extra = {}
+    if rule.kind == "pulse_coincidence":
+        extra = {"regime": regime, "bl_used": float(np.mean(tile.backend.last_bl)),
+                 "mean_coincidences_per_cell": pulses / cell_updates, "coincidences_per_s": pulses / seconds}
     return {
         "kind": "update",
         "device": device.kind,
@@ -215,7 +228,7 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
         "batch": batch,
         "backend": backend,
         "dtype": tile.dtype.name,
-        "lr": LR,
+        "lr": lr,
         "cell_updates_per_s": cell_updates / seconds,
         "pulses_per_s": pulses / seconds,
         "mean_pulses_per_cell_update": pulses / cell_updates,
@@ -224,6 +237,7 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
         "compile_s": max(first_call_s - seconds / calls, 0.0),
         "threads": threads,
         "pulses_per_s_over_normal_rate": None,
+        **extra,
     }
 
 
@@ -263,7 +277,8 @@ def format_record(rec: dict[str, Any]) -> str:
             f"{rec['threads']:>3} {_fmt(rec['cell_updates_per_s'], '11.3e')} {_fmt(rec['pulses_per_s'], '11.3e')} "
             f"{_fmt(rec['mean_pulses_per_cell_update'], '8.3f')} {_fmt(rec['forward_s'] * 1e3, '10.4f')} "
             f"{_fmt(rec['first_call_s'], '8.3f')} {_fmt(rec['compile_s'], '8.3f')} "
-            f"{_fmt(rec['pulses_per_s_over_normal_rate'], '8.3f')}")
+            f"{_fmt(rec['pulses_per_s_over_normal_rate'], '8.3f')}"
+            + (f"  coincidence {rec['regime']} bl={rec['bl_used']:.1f}" if rec.get("regime") else ""))
 
 
 TABLE_HEADER = (f"{'kind':<14} {'device':<13} {'size':>5} {'batch':>5} {'backend':<7} {'thr':>3} "
@@ -359,12 +374,19 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     update_threads = min(_core_count(), max_threads)
 
     sizes = SMOKE_SIZES if smoke else SIZES
-    plan = [(device, n, batch, backend)
+    plan = [(device, n, batch, backend, None, LR, None)
             for backend in backends
             for device in _devices()
             for n in sizes
             if backend != "numpy" or n <= NUMPY_MAX_SIZE
             for batch in BATCHES]
+    plan += [(device, n, batch, backend, PulseCoincidence(desired_bl=COINCIDENCE_BL), lr, regime)
+             for backend in backends
+             for regime, lr in COINCIDENCE_REGIMES.items()
+             for device in _devices()
+             for n in sizes
+             if backend != "numpy" or n <= NUMPY_MAX_SIZE
+             for batch in BATCHES]
     rec_threads = {backend: (update_threads if backend == "numba" else 1) for backend in backends}
     philox_threads: list[int] = []
     if numba is not None:
@@ -395,9 +417,9 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
                 bar.update(1)
             if numba is not None:
                 numba.set_num_threads(update_threads)
-            for device, n, batch, backend in plan:
-                bar.set_postfix_str(f"{device.kind} {n}x{n} batch {batch} {backend}")
-                rec = _bench_update(device, n, batch, backend, rec_threads[backend], smoke)
+            for device, n, batch, backend, rule, lr, regime in plan:
+                bar.set_postfix_str(f"{device.kind} {n}x{n} batch {batch} {backend} {regime or ''}")
+                rec = _bench_update(device, n, batch, backend, rec_threads[backend], smoke, rule, lr, regime)
                 rate = normal_rate.get(rec["threads"])
                 if rate:
                     rec["pulses_per_s_over_normal_rate"] = rec["pulses_per_s"] / rate

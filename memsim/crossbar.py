@@ -176,6 +176,9 @@ class Tile:
             raise invalid("Tile.update", "d", f"a batch of {xb.shape[0]} rows like x", f"{db.shape[0]} rows")
         lr = check_float("Tile.update", "lr", lr, 0.0)
         check_bool("Tile.update", "accumulate", accumulate)
+        if accumulate and self.update_rule.kind == "pulse_coincidence":
+            raise invalid("Tile.update", "accumulate", "False with the 'pulse_coincidence' rule (its bit "
+                          "streams program rank-1 outer products only)", accumulate)
         common = dict(device=self.device, rule=self.update_rule, weights=self._weights,
                       cell_params=self._cell_params, lr=lr, step=self.step, seed=self.seed,
                       record=self.recording, stats=self._stats)
@@ -199,6 +202,9 @@ class Tile:
         :func:`~memsim.backends.base.sequential_forward`, then :meth:`update`; recording switches on
         at the first batch whose event index (counted from this call) reaches ``record_from``.
         """
+        if accumulate and self.update_rule.kind == "pulse_coincidence":
+            raise invalid("Tile.train_linear_epochs", "accumulate", "False with the 'pulse_coincidence' rule",
+                          accumulate)
         events, recorded = self.backend.train_linear_epochs(
             device=self.device, rule=self.update_rule, weights=self._weights, cell_params=self._cell_params,
             X=np.asarray(X, dtype=np.float64), Y=np.asarray(Y, dtype=np.float64), order=np.asarray(order),

@@ -46,21 +46,28 @@ def test_json_document(smoke_run):
 def test_update_records(smoke_run):
     doc = smoke_run.doc
     updates = [r for r in doc["records"] if r["kind"] == "update"]
+    coincidence_keys = {"regime", "bl_used", "mean_coincidences_per_cell", "coincidences_per_s"}
     for rec in updates:
-        assert set(rec) == set(bench.UPDATE_KEYS)
+        if rec["rule"] == "pulse_coincidence":
+            assert set(rec) == set(bench.UPDATE_KEYS) | coincidence_keys
+            assert rec["lr"] == bench.COINCIDENCE_REGIMES[rec["regime"]]
+            assert 1 <= rec["bl_used"] <= 31 and rec["coincidences_per_s"] == rec["pulses_per_s"]
+        else:
+            assert set(rec) == set(bench.UPDATE_KEYS)
+            assert rec["rule"] == "stochastic_rounding" and rec["lr"] == 0.01
         for key in UPDATE_NUMBER_KEYS:
             assert _positive_finite(rec[key]), (key, rec)
         for key in ("first_call_s", "compile_s"):
             assert math.isfinite(rec[key]) and rec[key] >= 0.0
-        assert rec["rule"] == "stochastic_rounding"
         assert rec["dtype"] == "float64"
-        assert rec["lr"] == 0.01
         assert rec["rows"] == rec["cols"] and rec["rows"] in (32, 64)
         assert isinstance(rec["threads"], int) and rec["threads"] >= 1
-    combos = {(r["device"], r["rows"], r["batch"], r["backend"]) for r in updates}
-    assert combos == {(dev, n, b, be) for dev in ("constant_step", "soft_bounds") for n in (32, 64)
-                      for b in (1, 32) for be in ("numba", "numpy")}
+    combos = {(r["device"], r["rows"], r["batch"], r["backend"], r.get("regime")) for r in updates}
+    assert combos == {(dev, n, b, be, regime) for dev in ("constant_step", "soft_bounds") for n in (32, 64)
+                      for b in (1, 32) for be in ("numba", "numpy") for regime in (None, "dense", "sparse")}
     assert len(updates) == len(combos)
+    dense = [r for r in updates if r.get("regime") == "dense"]
+    assert all(r["bl_used"] == 31 for r in dense)  # lr 0.1: the full trains are used
 
 
 def test_philox_records(smoke_run):

@@ -61,6 +61,8 @@ class Backend:
 
     name = "base"
     xp = np
+    #: bit length used per sample by the last pulse-coincidence update (benchmarks read it)
+    last_bl = None
 
     def __init__(self, dtype=np.float64):
         dtype = np.dtype(dtype)

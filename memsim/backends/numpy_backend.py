@@ -6,6 +6,8 @@ and :mod:`memsim.rng` (the random-number specification).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import rng
@@ -20,23 +22,23 @@ class NumpyBackend(Backend):
     name = "numpy"
 
     def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+        self.last_bl = np.zeros(x.shape[0], dtype=np.int64)
         for b in range(x.shape[0]):
             grad = np.outer(d[b], x[b])
-            self._event(device, rule, weights, cell_params, grad, lr, step + b, seed, record, stats)
+            if rule.kind == "pulse_coincidence":
+                n, up, self.last_bl[b] = self._coincidences(rule, device, x[b], d[b], grad, lr, step + b, seed)
+            else:
+                n, up = self._pulse_counts(rule, device, grad, lr, step + b, seed)
+            self._event(device, weights, cell_params, grad, n, up, step + b, seed, record, stats)
 
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
-        self._event(device, rule, weights, cell_params, grad, lr, step, seed, record, stats)
+        n, up = self._pulse_counts(rule, device, grad, lr, step, seed)
+        self._event(device, weights, cell_params, grad, n, up, step, seed, record, stats)
 
     @staticmethod
-    def _event(device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
-        """One programming event on every cell (see :mod:`memsim.updates`, :mod:`memsim.devices.base`)."""
-        rows, cols = weights.shape
-        cells = np.arange(rows * cols).reshape(rows, cols)
-        w = weights.astype(np.float64)
-        if record:
-            stats.sum_abs_grad += np.abs(grad)
-            stats.sum_abs_grad_w += np.abs(grad) * w
-
+    def _pulse_counts(rule, device, grad, lr, step, seed):
+        """Pulse counts and directions of the requests ``-lr * grad`` (:mod:`memsim.updates`)."""
+        cells = np.arange(grad.size).reshape(grad.shape)
         delta = -lr * grad
         a = np.abs(delta) / device.dw_min
         if rule.kind == "stochastic_rounding":
@@ -45,10 +47,39 @@ class NumpyBackend(Backend):
             n = base.astype(np.int64) + ((a - base > 0.0) & (u < a - base))
         elif rule.kind == "deterministic":
             n = np.floor(a + 0.5).astype(np.int64)
-        else:  # pragma: no cover - guarded by the tile
-            raise ValueError(f"update rule {rule.kind!r} is not supported by the numpy backend")
-        n = np.minimum(n, rule.max_pulses)
-        up = delta > 0.0
+        else:
+            raise ValueError(f"the {rule.kind!r} rule cannot program a dense (accumulated) gradient")
+        return np.minimum(n, rule.max_pulses), delta > 0.0
+
+    @staticmethod
+    def _coincidences(rule, device, x, d, grad, lr, step, seed):
+        """Pulse counts of stochastic pulse coincidence for one sample (:mod:`memsim.updates`)."""
+        rows, cols = grad.shape
+        x_max, d_max = float(np.max(np.abs(x))), float(np.max(np.abs(d)))
+        if x_max == 0.0 or d_max == 0.0 or lr == 0.0:
+            return np.zeros(grad.shape, dtype=np.int64), grad < 0.0, 0
+        bl = rule.desired_bl
+        if rule.update_bl_management:
+            bl = min(max(int(math.ceil(lr * x_max * d_max / device.dw_min)), 1), rule.desired_bl)
+        base = math.sqrt(lr / (bl * device.dw_min))
+        a_x = base * math.sqrt(d_max / x_max) if rule.update_management else base
+        a_d = base * math.sqrt(x_max / d_max) if rule.update_management else base
+        slots = np.arange(bl)[None, :]
+        bits_x = rng.uniforms(seed, step, rng.STREAM_COINCIDENCE, np.arange(cols)[:, None], slots) \
+            < np.minimum(a_x * np.abs(x), 1.0)[:, None]
+        bits_d = rng.uniforms(seed, step, rng.STREAM_COINCIDENCE, cols + np.arange(rows)[:, None], slots) \
+            < np.minimum(a_d * np.abs(d), 1.0)[:, None]
+        n = (bits_d[:, None, :] & bits_x[None, :, :]).sum(axis=2).astype(np.int64)
+        return n, grad < 0.0, bl
+
+    @staticmethod
+    def _event(device, weights, cell_params, grad, n, up, step, seed, record, stats):
+        """Apply ``n`` pulses in direction ``up`` to every cell (:mod:`memsim.devices.base`)."""
+        cells = np.arange(grad.size).reshape(grad.shape)
+        w = weights.astype(np.float64)
+        if record:
+            stats.sum_abs_grad += np.abs(grad)
+            stats.sum_abs_grad_w += np.abs(grad) * w
 
         params = dict(zip(device.all_cell_parameters, cell_params))
         w_lo, w_hi, dw, beta = params["w_min"], params["w_max"], params["dw_min"], params["up_down"]

@@ -55,9 +55,9 @@ class LinearStep(PulsedDevice):
 
     @staticmethod
     def mean_step(w, up, dw_min, w_min, w_max, gamma_up, gamma_down):
-        slope = gamma_up if up else gamma_down
         bound = w_max if up else w_min
-        return dw_min * max(1.0 - slope * w / bound, 0.0) if bound != 0.0 else 0.0
+        slope = (gamma_up if up else gamma_down) / bound if bound != 0.0 else 0.0  # hoisted out of a pulse train
+        return dw_min * max(1.0 - slope * w, 0.0) if bound != 0.0 else 0.0
 
     def symmetry_point(self) -> float:
         """Closed form (class docstring); NaN when both slopes vanish (a constant-step device)."""

@@ -31,7 +31,8 @@ class SoftBounds(PulsedDevice):
     @staticmethod
     def mean_step(w, up, dw_min, w_min, w_max):
         bound = w_max if up else w_min
-        return dw_min * max(1.0 - w / bound, 0.0) if bound != 0.0 else 0.0
+        inv = 1.0 / bound if bound != 0.0 else 0.0  # loop-invariant: compilers hoist it out of a pulse train
+        return dw_min * max(1.0 - w * inv, 0.0) if bound != 0.0 else 0.0
 
     def symmetry_point(self) -> float:
         """Closed form ``2 beta / ((1+beta)/w_max - (1-beta)/w_min)`` (0 for beta = 0)."""

@@ -28,11 +28,25 @@ class NumbaBackend(Backend):
 
     def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
-        kernel_module(type(device)).update_rank1(
+        module = kernel_module(type(device))
+        if rule.kind == "pulse_coincidence":
+            nb, (rows, cols) = x.shape[0], weights.shape
+            XW = np.empty((nb, cols, rule.words), dtype=np.uint64)
+            DW = np.empty((nb, rows, rule.words), dtype=np.uint64)
+            self.last_bl = np.empty(nb, dtype=np.int64)
+            module.coincidence_bits(x, d, np.float64(lr), dw, np.int64(rule.desired_bl), rule.update_management,
+                                    rule.update_bl_management, np.uint64(step), k0, k1, XW, DW, self.last_bl)
+            module.update_coincidence(weights, cell_params, x, d, XW, DW, np.uint64(step), k0, k1, c2c, sigma,
+                                      bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad,
+                                      stats.sum_abs_grad_w, stats.sum_w)
+            return
+        module.update_rank1(
             weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
             bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
 
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+        if rule.kind == "pulse_coincidence":
+            raise ValueError("the 'pulse_coincidence' rule cannot program a dense (accumulated) gradient")
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
         kernel_module(type(device)).update_dense(
             weights, cell_params, grad, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
@@ -49,7 +63,15 @@ class NumbaBackend(Backend):
 
     def train_linear_epochs(self, *, device, rule, weights, cell_params, X, Y, order, lrs, batch_size,
                             accumulate, step, seed, record_from, stats):
-        """Fused version of :meth:`Backend.train_linear_epochs` (bit-identical, one compiled call)."""
+        """Fused version of :meth:`Backend.train_linear_epochs` (bit-identical, one compiled call).
+
+        Pulse coincidence runs the generic step-by-step loop (its bit streams are per batch).
+        """
+        if rule.kind == "pulse_coincidence":
+            return super().train_linear_epochs(
+                device=device, rule=rule, weights=weights, cell_params=cell_params, X=X, Y=Y, order=order, lrs=lrs,
+                batch_size=batch_size, accumulate=accumulate, step=step, seed=seed, record_from=record_from,
+                stats=stats)
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, 0.0, seed)
         rows, cols = weights.shape
         D = np.empty((batch_size, rows), dtype=np.float64)

@@ -8,36 +8,40 @@ array into local names) and ``__STEP_ARGS__`` (the formula's per-cell arguments)
 KERNEL_SOURCE = '''
 STREAM_ROUNDING = np.uint64(1)
 STREAM_C2C = np.uint64(2)
+STREAM_COINCIDENCE = np.uint64(7)
 
 
 @njit(cache=True, inline="always")
-def program_cell(wv, g, lr, pc, j, i, cell, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal):
-    """One programming event on one cell: pulse count from the rule, then n pulses of the device.
-
-    Returns (new weight as float64, number of pulses, direction is up).
-    """
+def pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal):
+    """Pulse count and direction of the request -lr*g under a rounding rule (memsim.updates)."""
     delta = -lr * g
     a = abs(delta) / dw_nominal
-    c3 = step & MASK32
     if rule == 0:
         base = math.floor(a)
         n = np.int64(base)
         if a - base > 0.0:
-            o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, stream_word(STREAM_ROUNDING, step), c3, k0, k1)
+            o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, stream_word(STREAM_ROUNDING, step),
+                                           step & MASK32, k0, k1)
             if uniform(o0) < a - base:
                 n += 1
     else:
         n = np.int64(math.floor(a + 0.5))
     if n > max_pulses:
         n = np.int64(max_pulses)
-    up = delta > 0.0
+    return n, delta > 0.0
+
+
+@njit(cache=True, inline="always")
+def apply_pulses(wv, n, up, pc, j, i, cell, step, k0, k1, c2c, sigma):
+    """n pulses of the device in direction up from state wv (float64): the generic pulse physics."""
     if n == 0:
-        return wv, n, up
+        return wv
 __LOAD_PARAMS__
     if stuck != 0.0:  # a stuck cell receives its pulses but does not move
-        return wv, n, up
+        return wv
     scale = 1.0 + up_down if up else 1.0 - up_down
     c2 = stream_word(STREAM_C2C, step)
+    c3 = step & MASK32
     noisy = sigma > 0.0
     z0 = 0.0
     z1 = 0.0
@@ -66,19 +70,15 @@ __LOAD_PARAMS__
         z0, z1 = normal2(o0, o1)
         wv = wv + sigma * (w_max - w_min) * math.sqrt(n) * z0
         wv = min(max(wv, w_min), w_max)
-    return wv, n, up
+    return wv
 
 
 @njit(cache=True, inline="always")
-def apply_event(w, pc, j, i, g, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
-                n_up, n_down, s_abs, s_absw, s_w):
-    """One programming event on cell (j, i) with recording: the body every update kernel shares."""
-    wv = np.float64(w[j, i])
+def finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w):
+    """Store the new weight, count the pulses, add to the window sums (w read before the event)."""
     if record:
         s_abs[j, i] += abs(g)
         s_absw[j, i] += abs(g) * wv
-    wn, n, up = program_cell(wv, g, lr, pc, j, i, np.uint64(j * w.shape[1] + i), step, k0, k1, rule,
-                             max_pulses, c2c, sigma, dw_nominal)
     if up:
         n_up[j, i] += n
     else:
@@ -86,6 +86,98 @@ def apply_event(w, pc, j, i, g, lr, step, k0, k1, rule, max_pulses, c2c, sigma, 
     w[j, i] = wn
     if record:
         s_w[j, i] += np.float64(w[j, i])
+
+
+@njit(cache=True, inline="always")
+def apply_event(w, pc, j, i, g, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
+                n_up, n_down, s_abs, s_absw, s_w):
+    """One programming event on cell (j, i) under a rounding rule, with recording."""
+    wv = np.float64(w[j, i])
+    cell = np.uint64(j * w.shape[1] + i)
+    n, up = pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal)
+    wn = apply_pulses(wv, n, up, pc, j, i, cell, step, k0, k1, c2c, sigma)
+    finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w)
+
+
+@njit(cache=True, inline="always")
+def popcount64(v):
+    """Number of set bits of a uint64 (SWAR; LLVM emits popcnt where the CPU has it)."""
+    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((v * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, inline="always")
+def fill_bits(words, row, prob, bl, index, step, k0, k1):
+    """Bit stream of one line: slot k < bl is set where uniform number k < prob (stream COINCIDENCE)."""
+    for k in range(words.shape[1]):
+        words[row, k] = np.uint64(0)
+    if prob <= 0.0:
+        return
+    c2 = stream_word(STREAM_COINCIDENCE, step)
+    c3 = step & MASK32
+    for blk in range((bl + 3) // 4):
+        o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), np.uint64(index), c2, c3, k0, k1)
+        for lane in range(4):
+            k = 4 * blk + lane
+            if k < bl:
+                o = o0 if lane == 0 else (o1 if lane == 1 else (o2 if lane == 2 else o3))
+                if uniform(o) < prob:
+                    words[row, k >> 6] |= np.uint64(1) << np.uint64(k & 63)
+
+
+@njit(parallel=True, cache=True)
+def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used):
+    """Per sample: bit length, probabilities and bit-packed streams of inputs and errors (memsim.updates)."""
+    nb, cols = x.shape
+    rows = d.shape[1]
+    for b in prange(nb):
+        step = step0 + np.uint64(b)
+        x_max = 0.0
+        for i in range(cols):
+            x_max = max(x_max, abs(x[b, i]))
+        d_max = 0.0
+        for j in range(rows):
+            d_max = max(d_max, abs(d[b, j]))
+        bl = desired_bl
+        if x_max == 0.0 or d_max == 0.0 or lr == 0.0:
+            bl = 0
+        elif blm:
+            bl = min(max(np.int64(math.ceil(lr * x_max * d_max / dw_nominal)), 1), desired_bl)
+        bl_used[b] = bl
+        a_x = 0.0
+        a_d = 0.0
+        if bl > 0:
+            base = math.sqrt(lr / (bl * dw_nominal))
+            a_x = base * math.sqrt(d_max / x_max) if um else base
+            a_d = base * math.sqrt(x_max / d_max) if um else base
+        for i in range(cols):
+            fill_bits(XW[b], i, min(a_x * abs(x[b, i]), 1.0), bl, i, step, k0, k1)
+        for j in range(rows):
+            fill_bits(DW[b], j, min(a_d * abs(d[b, j]), 1.0), bl, cols + j, step, k0, k1)
+
+
+@njit(parallel=True, cache=True)
+def update_coincidence(w, pc, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up, n_down, s_abs, s_absw, s_w):
+    """Per-sample coincidence updates: n = popcount(x bits & d bits) pulses, up where -d x > 0."""
+    rows, cols = w.shape
+    nw = XW.shape[2]
+    for j in prange(rows):
+        for b in range(x.shape[0]):
+            step = step0 + np.uint64(b)
+            dj = d[b, j]
+            for i in range(cols):
+                n = np.int64(0)
+                for k in range(nw):
+                    n += popcount64(XW[b, i, k] & DW[b, j, k])
+                if n == 0 and not record:
+                    continue  # the common case of sparse updates: an AND and a popcount
+                g = dj * x[b, i]
+                up = g < 0.0
+                wv = np.float64(w[j, i])
+                wn = apply_pulses(wv, n, up, pc, j, i, np.uint64(j * cols + i), step, k0, k1, c2c, sigma)
+                finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w)
 
 
 @njit(parallel=True, cache=True)
