@@ -85,6 +85,7 @@ class NumpyBackend(Backend):
         w_lo, w_hi, dw, beta = params["w_min"], params["w_max"], params["dw_min"], params["up_down"]
         formula_args = [params[name] for name in device.cell_parameters]
         formula = np.vectorize(device.mean_step, otypes=[np.float64])
+        spread = np.vectorize(device.step_spread, otypes=[np.float64]) if device.has_step_spread else None
         scale = np.where(up, 1.0 + beta, 1.0 - beta)
         sigma, mode = device.dw_min_std, device.c2c_mode
 
@@ -92,14 +93,16 @@ class NumpyBackend(Backend):
         for p in range(int(moving.max(initial=0))):
             idx = np.nonzero(moving > p)
             u_, wv = up[idx], w[idx]
-            q = formula(wv, u_, *[arg[idx] for arg in formula_args]) * scale[idx]
-            if sigma > 0.0 and mode == "multiplicative":
+            args = [arg[idx] for arg in formula_args]
+            q = formula(wv, u_, *args) * scale[idx]
+            if sigma > 0.0 and mode in ("multiplicative", "additive"):
                 z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], p)
-                step_w = q * (1.0 + sigma * z)
+                s = sigma * spread(wv, u_, *args) if spread is not None else sigma  # sigma * 1.0 == sigma
+            if sigma > 0.0 and mode == "multiplicative":
+                step_w = q * (1.0 + s * z)
                 new = np.where(u_, wv + step_w, wv - step_w)
             elif sigma > 0.0 and mode == "additive":
-                z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], p)
-                new = np.where(u_, wv + q, wv - q) + dw[idx] * sigma * z
+                new = np.where(u_, wv + q, wv - q) + dw[idx] * s * z
             else:
                 new = np.where(u_, wv + q, wv - q)
             w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])

@@ -14,13 +14,14 @@ Generic pulse physics (shared by every model, applied by every backend)
 For one pulse in direction ``up`` (potentiation) or down, on a cell with per-cell parameters::
 
     q      = mean_step(w, up, dw_min, w_min, w_max, ...) * (1 + up_down if up else 1 - up_down)
-    "multiplicative":  w <- w + s * q * (1 + dw_min_std * xi)          (s = +1 up, -1 down)
-    "additive":        w <- w + s * q + dw_min * dw_min_std * xi
+    "multiplicative":  w <- w + s * q * (1 + dw_min_std * r * xi)      (s = +1 up, -1 down)
+    "additive":        w <- w + s * q + dw_min * dw_min_std * r * xi
     "neurosim":        w <- w + s * q;   after the n pulses of one programming event:
                        w <- w + dw_min_std * (w_max - w_min) * sqrt(n) * xi
     w <- min(max(w, w_min), w_max)                                     (after every pulse)
 
-with a fresh ``xi ~ N(0, 1)`` per pulse (per event for ``"neurosim"``) from the Philox stream
+where ``r = step_spread(w, up, ...)`` is 1 except for measured devices, with a fresh
+``xi ~ N(0, 1)`` per pulse (per event for ``"neurosim"``) from the Philox stream
 ``STREAM_C2C``.
 
 Device-to-device variation (drawn once per cell at tile creation, stream ``STREAM_D2D``)
@@ -45,6 +46,7 @@ import numpy as np
 
 from .. import rng
 from ..params import check_choice, check_float, invalid
+from .formula import formula_source
 
 __all__ = ["PulsedDevice", "C2C_MODES", "STUCK_AT"]
 
@@ -125,6 +127,38 @@ class PulsedDevice:
     def mean_step(w, up, dw_min, w_min, w_max):  # pragma: no cover - abstract
         """Magnitude of the mean step of one pulse (override in a model)."""
         raise NotImplementedError
+
+    @staticmethod
+    def step_spread(w, up, dw_min, w_min, w_max):
+        """Relative cycle-to-cycle spread of a pulse at state ``w`` (multiplies ``dw_min_std``).
+
+        1 for every standard model; a measured (``table``) device returns its interpolated
+        ``std / mean`` so the noise follows the measurement.
+        """
+        return 1.0
+
+    #: Names of the formula functions the backends compile, in this order.
+    FORMULAS: ClassVar[tuple[str, ...]] = ("mean_step", "step_spread")
+
+    def formula_sources(self) -> dict[str, str]:
+        """Source text of each formula (``FORMULAS``), in the formula subset.
+
+        Taken from the class's static methods (the default ``step_spread``, which returns 1, is
+        written out with the model's own arguments); a model whose formulas depend on data (a
+        measured table) generates them per instance and overrides this.
+        """
+        sources = {"mean_step": formula_source(type(self).mean_step)}
+        if self.has_step_spread:
+            sources["step_spread"] = formula_source(type(self).step_spread)
+        else:
+            args = ", ".join(("w", "up") + self.cell_parameters)
+            sources["step_spread"] = f"def step_spread({args}):\n    return 1.0\n"
+        return sources
+
+    @property
+    def has_step_spread(self) -> bool:
+        """Whether the model's cycle-to-cycle spread depends on the state (``step_spread`` overridden)."""
+        return type(self).step_spread is not PulsedDevice.step_spread
 
     @property
     def c2c_code(self) -> int:

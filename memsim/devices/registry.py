@@ -14,7 +14,8 @@ def register(cls: type) -> type:
     """Class decorator: add a device model to :data:`DEVICE_MODELS` under its ``kind``."""
     if not cls.kind or cls.kind in DEVICE_MODELS:
         raise ValueError(f"device kind {cls.kind!r} of {cls.__name__} is empty or already registered")
-    check_formula(cls.mean_step)
+    for name in cls.FORMULAS:
+        check_formula(getattr(cls, name))
     DEVICE_MODELS[cls.kind] = cls
     return cls
 

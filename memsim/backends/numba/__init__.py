@@ -28,7 +28,7 @@ class NumbaBackend(Backend):
 
     def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
-        module = kernel_module(type(device))
+        module = kernel_module(device)
         if rule.kind == "pulse_coincidence":
             nb, (rows, cols) = x.shape[0], weights.shape
             XW = np.empty((nb, cols, rule.words), dtype=np.uint64)
@@ -48,7 +48,7 @@ class NumbaBackend(Backend):
         if rule.kind == "pulse_coincidence":
             raise ValueError("the 'pulse_coincidence' rule cannot program a dense (accumulated) gradient")
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
-        kernel_module(type(device)).update_dense(
+        kernel_module(device).update_dense(
             weights, cell_params, grad, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
             bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
 
@@ -76,7 +76,7 @@ class NumbaBackend(Backend):
         rows, cols = weights.shape
         D = np.empty((batch_size, rows), dtype=np.float64)
         G = np.empty((rows, cols), dtype=np.float64)
-        events, recorded = kernel_module(type(device)).train_linear_epochs(
+        events, recorded = kernel_module(device).train_linear_epochs(
             weights, cell_params, np.ascontiguousarray(X, dtype=np.float64),
             np.ascontiguousarray(Y, dtype=np.float64), np.ascontiguousarray(order, dtype=np.int64),
             np.ascontiguousarray(lrs, dtype=np.float64), np.int64(batch_size), bool(accumulate), np.uint64(step),

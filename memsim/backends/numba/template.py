@@ -57,11 +57,12 @@ __LOAD_PARAMS__
             elif lane == 2:
                 z0, z1 = normal2(o2, o3)
             z = z0 if (lane & 1) == 0 else z1
+            s = sigma * step_spread(wv, up, __STEP_ARGS__)
             if c2c == 0:
-                step_w = q * (1.0 + sigma * z)
+                step_w = q * (1.0 + s * z)
                 wv = wv + step_w if up else wv - step_w
             else:
-                wv = (wv + q if up else wv - q) + dw_min * sigma * z
+                wv = (wv + q if up else wv - q) + dw_min * s * z
         else:
             wv = wv + q if up else wv - q
         wv = min(max(wv, w_min), w_max)
