@@ -21,7 +21,8 @@ import textwrap
 
 from ..errors import ConfigError
 
-__all__ = ["FormulaError", "check_formula", "formula_source", "ALLOWED_CALLS", "ALLOWED_MATH"]
+__all__ = ["FormulaError", "check_formula", "check_formula_source", "formula_source", "compile_formula",
+           "ALLOWED_CALLS", "ALLOWED_MATH"]
 
 ALLOWED_CALLS = frozenset({"min", "max", "abs"})
 ALLOWED_MATH = frozenset({"exp", "log", "sqrt", "tanh", "pow"})
@@ -54,9 +55,13 @@ def check_formula(func) -> ast.FunctionDef:
     FormulaError
         Naming the formula, the line (relative to the ``def``) and the offending construct.
     """
-    src = formula_source(func)
+    return check_formula_source(formula_source(func), getattr(func, "__qualname__", None))
+
+
+def check_formula_source(src: str, name: str | None = None) -> ast.FunctionDef:
+    """Like :func:`check_formula`, for formula source text (generated formulas)."""
     fn = ast.parse(src).body[0]
-    name = getattr(func, "__qualname__", fn.name)
+    name = name or getattr(fn, "name", "<formula>")
 
     def fail(node, what):
         line = src.splitlines()[node.lineno - 1].strip() if hasattr(node, "lineno") else ""
@@ -97,3 +102,13 @@ def _check_expr(expr: ast.AST, fail) -> None:
         if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id == "math"
                                                     and node.attr in ALLOWED_MATH):
             fail(node, f"the attribute {ast.unparse(node)}")
+
+
+def compile_formula(src: str):
+    """Check generated formula source and turn it into a Python function (``math`` in scope)."""
+    import math
+
+    fn = check_formula_source(src)
+    namespace = {"math": math}
+    exec(compile(src, f"<memsim formula {fn.name}>", "exec"), namespace)  # noqa: S102 - checked subset only
+    return namespace[fn.name]
