@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, TileStatistics, get_backend
-from .backends.base import sequential_outer_sum
+from .backends.base import sequential_forward, sequential_outer_sum
 from .devices import PulsedDevice
 from . import rng
 from .params import check_bool, check_float, check_int, invalid
@@ -41,6 +41,11 @@ class Tile:
         Storage dtype of the weights; update arithmetic is float64.
     seed : int
         Run seed in ``[0, 2**64)``: the Philox key of all of this tile's noise.
+    zero_shift : bool
+        Program a per-cell reference at each cell's symmetry point ``w_s`` (THEORY.md 2d): the tile's
+        effective weight is ``w - w_s`` (the reference's current is subtracted from every read), so
+        the device's pull acts towards 0 instead of towards a random reference vector. ``weights``,
+        ``program`` and ``statistics`` then speak effective weights.
 
     Notes
     -----
@@ -50,7 +55,8 @@ class Tile:
     """
 
     def __init__(self, rows: int, cols: int, device: PulsedDevice, update: UpdateRule | None = None,
-                 periphery: Any = None, backend: str | Backend = "numba", dtype="float64", seed: int = 0):
+                 periphery: Any = None, backend: str | Backend = "numba", dtype="float64", seed: int = 0,
+                 zero_shift: bool = False):
         self.rows = check_int("Tile", "rows", rows, 1)
         self.cols = check_int("Tile", "cols", cols, 1)
         if not isinstance(device, PulsedDevice):
@@ -73,7 +79,10 @@ class Tile:
         names = device.all_cell_parameters
         self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]
         self._stuck = params[names.index("stuck")] != 0.0
-        initial = np.clip(0.0, self._w_min, self._w_max)
+        self.zero_shift = check_bool("Tile", "zero_shift", zero_shift)
+        self.reference = (device.cell_symmetry_points(dict(zip(names, params))) if zero_shift
+                          else np.zeros((self.rows, self.cols)))
+        initial = np.clip(self.reference, self._w_min, self._w_max)
         if device.stuck_at != "initial":
             initial = np.where(self._stuck, self._w_min if device.stuck_at == "w_min" else self._w_max, initial)
         self._weights = self.backend.asarray(initial)
@@ -87,7 +96,13 @@ class Tile:
 
     @property
     def weights(self) -> np.ndarray:
-        """A NumPy copy of the present weights, shape ``(rows, cols)``."""
+        """A NumPy copy of the present (effective) weights, shape ``(rows, cols)``."""
+        w = self.backend.to_numpy(self._weights)
+        return w - self.reference if self.zero_shift else w
+
+    @property
+    def device_weights(self) -> np.ndarray:
+        """The devices' own states (equal to ``weights`` without zero-shifting)."""
         return self.backend.to_numpy(self._weights)
 
     @property
@@ -101,9 +116,9 @@ class Tile:
         w = np.broadcast_to(np.asarray(w, dtype=np.float64), (self.rows, self.cols))
         if not np.all(np.isfinite(w)):
             raise invalid("Tile.program", "w", "finite numbers", "an array with non-finite values")
-        new = np.clip(w, self._w_min, self._w_max)
+        new = np.clip(w + self.reference, self._w_min, self._w_max)
         if self._stuck.any():
-            new = np.where(self._stuck, self.weights, new)
+            new = np.where(self._stuck, self.device_weights, new)
         self._weights = self.backend.asarray(new)
 
     # ------------------------------------------------------------------ reads
@@ -116,6 +131,13 @@ class Tile:
         if not np.all(np.isfinite(v2)):
             raise invalid("Tile", name, "finite numbers", "an array with non-finite values")
         return np.ascontiguousarray(v2), single
+
+    def exact_forward(self, X) -> np.ndarray:
+        """Ideal read ``X W_eff^T`` as sequential float64 dot products (what fused training computes):
+        ``w x`` minus, with zero-shifting, the reference's ``r x``."""
+        X = np.asarray(X, dtype=np.float64)
+        y = sequential_forward(self.device_weights, X)
+        return y - sequential_forward(self.reference, X) if self.zero_shift else y
 
     def forward(self, x):
         """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``, through the periphery."""
@@ -134,9 +156,10 @@ class Tile:
         """One periphery read (module :mod:`memsim.periphery`); exact VMM when it is off."""
         be, p = self.backend, self.periphery
         w = self._weights
+        ref = (v @ self.reference if transpose else v @ self.reference.T) if self.zero_shift else 0.0
         if not p.active or (transpose and not p.backward):
             out = be.mvm_t(weights=w, d=be.asarray(v)) if transpose else be.mvm(weights=w, x=be.asarray(v))
-            return be.to_numpy(out)
+            return be.to_numpy(out) - ref
         step = self.read_step
         self.read_step += 1
         xp = be.xp
@@ -152,7 +175,7 @@ class Tile:
         if p.output_noise > 0:
             out = out + p.output_noise * be.normals(shape=out.shape, seed=self.seed, step=step,
                                                     stream=rng.STREAM_READ)
-        return be.to_numpy(quantize(out, p.adc, xp))
+        return be.to_numpy(quantize(be.asarray(be.to_numpy(out) - ref, dtype=np.float64), p.adc, xp))
 
     # ------------------------------------------------------------------ writes
     def update(self, x, d, lr: float, accumulate: bool = False) -> None:
@@ -199,15 +222,20 @@ class Tile:
         """Train this tile as a linear model for whole epochs (see ``Backend.train_linear_epochs``).
 
         Equivalent, bit for bit, to looping over the batches of ``order``: ``d = W x - y`` by
-        :func:`~memsim.backends.base.sequential_forward`, then :meth:`update`; recording switches on
+        :func:`~memsim.backends.base.sequential_forward` (with zero-shifting
+        ``d = w x - (y + r x)``), then :meth:`update`; recording switches on
         at the first batch whose event index (counted from this call) reaches ``record_from``.
         """
         if accumulate and self.update_rule.kind == "pulse_coincidence":
             raise invalid("Tile.train_linear_epochs", "accumulate", "False with the 'pulse_coincidence' rule",
                           accumulate)
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        if self.zero_shift:  # d = w x - (y + r x): the reference current, subtracted
+            Y = Y + sequential_forward(self.reference, X)
         events, recorded = self.backend.train_linear_epochs(
             device=self.device, rule=self.update_rule, weights=self._weights, cell_params=self._cell_params,
-            X=np.asarray(X, dtype=np.float64), Y=np.asarray(Y, dtype=np.float64), order=np.asarray(order),
+            X=X, Y=Y, order=np.asarray(order),
             lrs=np.asarray(lrs, dtype=np.float64), batch_size=int(batch_size), accumulate=bool(accumulate),
             step=self.step, seed=self.seed, record_from=int(record_from), stats=self._stats)
         self.step += events
@@ -249,6 +277,10 @@ class Tile:
             "sum_abs_grad_w": self.backend.to_numpy(s.sum_abs_grad_w),
             "sum_w": self.backend.to_numpy(s.sum_w),
         }
+        if self.zero_shift:  # effective coordinates w - r
+            r = self.reference
+            out["sum_abs_grad_w"] = out["sum_abs_grad_w"] - r * out["sum_abs_grad"]
+            out["sum_w"] = out["sum_w"] - self.recorded_events * r
         if self.recorded_events:
             n = float(self.recorded_events)
             out["mean_abs_grad"] = out["sum_abs_grad"] / n

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends.base import sequential_forward
 from .crossbar import Tile
 from .params import check_bool
 
@@ -30,12 +29,12 @@ class AnalogLinear:
     """
 
     def __init__(self, in_features: int, out_features: int = 1, *, device, update=None, bias: bool = False,
-                 periphery=None, backend="numba", dtype="float64", seed: int = 0):
+                 periphery=None, zero_shift: bool = False, backend="numba", dtype="float64", seed: int = 0):
         self.bias = check_bool("AnalogLinear", "bias", bias)
         self.in_features = in_features
         self.out_features = out_features
         self.tile = Tile(out_features, in_features + int(self.bias), device, update=update, periphery=periphery,
-                         backend=backend, dtype=dtype, seed=seed)
+                         backend=backend, dtype=dtype, seed=seed, zero_shift=zero_shift)
 
     def augment(self, X) -> np.ndarray:
         """Inputs as the tile sees them: ``X`` with a column of ones appended when ``bias``."""
@@ -48,7 +47,7 @@ class AnalogLinear:
         no periphery, the ideal read as a sequential float64 dot product."""
         if self.tile.periphery.active:
             return self.tile.forward(self.augment(X))
-        return sequential_forward(self.tile.weights, self.augment(X))
+        return self.tile.exact_forward(self.augment(X))
 
     @property
     def weights(self) -> np.ndarray:

@@ -250,6 +250,30 @@ class PulsedDevice:
             return math.nan
         return float(brentq(lambda v: float(self.asymmetry_function(v)), lo + eps, hi - eps, xtol=1e-14))
 
+    def cell_symmetry_points(self, cell_params: dict[str, np.ndarray]) -> np.ndarray:
+        """Symmetry point of every cell from its own parameters (after device-to-device variation).
+
+        Cells with identical parameters are evaluated once. A cell without a symmetry point, or
+        whose drawn parameters a nominal device would reject (e.g. a step floored at 0), gets the
+        nominal one (or 0 if that is undefined too).
+        """
+        names = self.cell_parameters + ("up_down",)
+        shape = np.shape(cell_params[names[0]])
+        table = np.stack([np.ravel(cell_params[n]) for n in names], axis=1)
+        unique, inverse = np.unique(table, axis=0, return_inverse=True)
+        nominal = self.symmetry_point()
+        nominal = nominal if np.isfinite(nominal) else 0.0
+        no_spread = {dtod: 0.0 for dtod, _ in self.dtod_parameters.values()}
+        values = np.empty(len(unique))
+        for k, row in enumerate(unique):
+            try:
+                cell = dataclasses.replace(self, **no_spread, **dict(zip(names, map(float, row))))
+                ws = cell.symmetry_point()
+            except ValueError:
+                ws = nominal
+            values[k] = ws if np.isfinite(ws) else nominal
+        return values[np.ravel(inverse)].reshape(shape)
+
     def asymmetry_slope(self, w: float | None = None) -> float:
         """``F'(w)`` by a central difference (default at the symmetry point); NaN if undefined.
 
