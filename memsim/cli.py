@@ -1,4 +1,4 @@
-"""The ``memsim`` command line: ``bench``, ``run``, ``demo``."""
+"""The ``memsim`` command line: ``demo``, ``run``, ``sweep``, ``report``, ``devices``, ``bench``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
     d.add_argument("--backend", default="numba", choices=("numba", "numpy"))
     d.set_defaults(func=_cmd_demo)
+
+    from .report import add_report_arguments, report_main
+    from .sweeps import add_sweep_arguments, sweep_main
+
+    s = sub.add_parser("sweep", help="a grid of runs x seeds: resumable, local pool or Dask; results.nc")
+    add_sweep_arguments(s)
+    s.set_defaults(func=sweep_main)
+    rp = sub.add_parser("report", help="standard figures and a Markdown table from a sweep folder")
+    add_report_arguments(rp)
+    rp.set_defaults(func=report_main)
+    from .presets import add_devices_arguments, devices_main
+
+    dv = sub.add_parser("devices", help="list the device presets; 'devices plot NAME --out FILE.png' draws one")
+    add_devices_arguments(dv)
+    dv.set_defaults(func=devices_main)
     return p
 
 

@@ -28,6 +28,13 @@ def parameter_space(device_cls) -> dict[str, tuple[float, float]]:
     for name in names:
         if name.startswith("gamma_"):
             space[name] = (0.0, 0.5) if name.endswith("dtod") else (0.0, 2.0)
+    # exp_step: dw_min is derived from the state count; labels within NeuroSim's table
+    if "states_ltp" in names:
+        del space["dw_min"]
+        space.update(states_ltp=(2.0, 300.0), states_ltd=(2.0, 300.0), nl_ltp=(-9.0, 9.0), nl_ltd=(-9.0, 9.0))
+    if "pow_gamma" in names:
+        space.update(pow_gamma=(0.0, 3.0), pow_gamma_dtod=(0.0, 0.5), pow_up_down=(-0.9, 0.9),
+                     pow_up_down_dtod=(0.0, 0.3))
     return {k: v for k, v in space.items() if k in names}
 
 

@@ -51,9 +51,11 @@ def test_numpy_numba_parity(kind, rule, mode, dtype):
         np.testing.assert_allclose(s_nb[key], s_ref[key], rtol=0, atol=1e-12)
 
 
-def test_thread_count_does_not_matter():
+def test_thread_count_does_not_matter(monkeypatch):
+    import memsim.backends.numba as nb
     from memsim.backends import get_backend
 
+    monkeypatch.setattr(nb, "SERIAL_BELOW", 0)  # force the parallel kernels on this small tile
     be = get_backend("numba")
     before = be.get_num_threads()
     dev = _device("soft_bounds", "multiplicative")
@@ -75,3 +77,18 @@ def test_same_seed_same_result_other_seed_differs():
     c = _run(dev, RULES["stochastic_rounding"], "numba", seed=6)
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_parallel_and_serial_kernels_agree(rule, monkeypatch):
+    """Small tiles run serial twins of the parallel kernels: the results must not depend on it."""
+    import memsim.backends.numba as nb
+
+    dev = _device("soft_bounds", "multiplicative")
+    monkeypatch.setattr(nb, "SERIAL_BELOW", 0)
+    parallel = _run(dev, RULES[rule], "numba")
+    monkeypatch.setattr(nb, "SERIAL_BELOW", 10 ** 9)
+    serial = _run(dev, RULES[rule], "numba")
+    np.testing.assert_array_equal(parallel[0], serial[0])
+    for key in ("pulses_up", "pulses_down", "sum_w", "sum_abs_grad_w"):
+        np.testing.assert_array_equal(parallel[1][key], serial[1][key])

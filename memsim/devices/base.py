@@ -38,6 +38,7 @@ Stuck-at faults: a cell is stuck with probability ``stuck_prob`` (a Philox unifo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -52,6 +53,18 @@ __all__ = ["PulsedDevice", "C2C_MODES", "STUCK_AT"]
 
 C2C_MODES = ("multiplicative", "additive", "neurosim")
 STUCK_AT = ("w_min", "w_max", "initial")
+
+
+@functools.lru_cache(maxsize=None)
+def _class_formula_sources(cls) -> tuple[tuple[str, str], ...]:
+    """Formula sources of a model class (cached: reading source text is slow)."""
+    sources = {"mean_step": formula_source(cls.mean_step)}
+    if cls.step_spread is not PulsedDevice.step_spread:
+        sources["step_spread"] = formula_source(cls.step_spread)
+    else:
+        args = ", ".join(("w", "up") + cls.cell_parameters)
+        sources["step_spread"] = f"def step_spread({args}):\n    return 1.0\n"
+    return tuple(sources.items())
 
 
 @dataclass(frozen=True)
@@ -147,13 +160,7 @@ class PulsedDevice:
         written out with the model's own arguments); a model whose formulas depend on data (a
         measured table) generates them per instance and overrides this.
         """
-        sources = {"mean_step": formula_source(type(self).mean_step)}
-        if self.has_step_spread:
-            sources["step_spread"] = formula_source(type(self).step_spread)
-        else:
-            args = ", ".join(("w", "up") + self.cell_parameters)
-            sources["step_spread"] = f"def step_spread({args}):\n    return 1.0\n"
-        return sources
+        return dict(_class_formula_sources(type(self)))
 
     @property
     def has_step_spread(self) -> bool:

@@ -15,6 +15,14 @@ from .codegen import kernel_module
 __all__ = ["NumbaBackend"]
 
 
+#: Below this many cell events per call the serial twin of a kernel runs (no thread launch).
+SERIAL_BELOW = 16384
+
+
+def _pick(module, name: str, work: int):
+    return getattr(module, f"{name}_serial" if work < SERIAL_BELOW else name)
+
+
 class NumbaBackend(Backend):
     """Per-device kernels generated from the device formula (see ``memsim/backends/README.md``)."""
 
@@ -34,13 +42,14 @@ class NumbaBackend(Backend):
             XW = np.empty((nb, cols, rule.words), dtype=np.uint64)
             DW = np.empty((nb, rows, rule.words), dtype=np.uint64)
             self.last_bl = np.empty(nb, dtype=np.int64)
-            module.coincidence_bits(x, d, np.float64(lr), dw, np.int64(rule.desired_bl), rule.update_management,
+            work = nb * rows * cols
+            _pick(module, "coincidence_bits", work)(x, d, np.float64(lr), dw, np.int64(rule.desired_bl), rule.update_management,
                                     rule.update_bl_management, np.uint64(step), k0, k1, XW, DW, self.last_bl)
-            module.update_coincidence(weights, cell_params, x, d, XW, DW, np.uint64(step), k0, k1, c2c, sigma,
+            _pick(module, "update_coincidence", work)(weights, cell_params, x, d, XW, DW, np.uint64(step), k0, k1, c2c, sigma,
                                       bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad,
                                       stats.sum_abs_grad_w, stats.sum_w)
             return
-        module.update_rank1(
+        _pick(module, "update_rank1", x.shape[0] * weights.size)(
             weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
             bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
 
@@ -48,7 +57,7 @@ class NumbaBackend(Backend):
         if rule.kind == "pulse_coincidence":
             raise ValueError("the 'pulse_coincidence' rule cannot program a dense (accumulated) gradient")
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
-        kernel_module(device).update_dense(
+        _pick(kernel_module(device), "update_dense", weights.size)(
             weights, cell_params, grad, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
             bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
 

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -61,7 +62,20 @@ def generate_source(device) -> str:
     formula = "\n\n@njit(cache=True)\n".join(device.formula_sources()[name] for name in device_cls.FORMULAS)
     philox_hash = hashlib.sha256(inspect.getsource(philox).encode()).hexdigest()[:16]
     body = KERNEL_SOURCE.replace("__LOAD_PARAMS__", load).replace("__STEP_ARGS__", args)
+    body += _serial_twins(body)
     return _HEADER.format(kind=device_cls.kind, philox_hash=philox_hash) + formula + body
+
+
+def _serial_twins(body: str) -> str:
+    """Serial copies (``<name>_serial``) of the parallel kernels, for small tiles: launching a
+    parallel region costs tens of microseconds, more than the work of a small update. Same
+    arithmetic per cell, so the results are identical."""
+    first = body.index("@njit(parallel=True, cache=True)")
+    twins = body[first:]
+    for name in re.findall(r"@njit\(parallel=True, cache=True\)\ndef (\w+)\(", twins):
+        twins = twins.replace(f"def {name}(", f"def {name}_serial(")
+    twins = twins.replace("@njit(parallel=True, cache=True)", "@njit(cache=True)").replace("prange(", "range(")
+    return "\n\n# ---- serial twins of the parallel kernels (small tiles) ----\n" + twins
 
 
 def kernel_module(device) -> ModuleType:
