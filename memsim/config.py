@@ -103,7 +103,7 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
                               + ", ".join(TOP_LEVEL) + f". Got {raw[key]!r} instead.")
     try:
         seed = check_int("config", "seed", raw.get("seed", 0), 0, 2 ** 63 - 1)
-        backend = check_choice("config", "backend", raw.get("backend", "numba"), ("numba", "numpy", "auto"))
+        backend = check_choice("config", "backend", raw.get("backend", "numba"), ("numba", "numpy", "cupy", "auto"))
         dtype = check_choice("config", "dtype", raw.get("dtype", "float64"), ("float64", "float32"))
     except ConfigError as exc:
         raise ConfigError(f"Invalid config key '{_key_in(str(exc))}': {exc}") from None

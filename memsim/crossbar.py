@@ -36,7 +36,7 @@ class Tile:
         DAC/ADC and read noise of ``forward`` and ``backward`` (:mod:`memsim.periphery`); default:
         none (exact VMMs).
     backend : str or Backend
-        ``"numba"`` (default), ``"numpy"`` or ``"auto"``.
+        ``"numba"`` (default), ``"numpy"`` (the reference), ``"cupy"`` (NVIDIA GPU) or ``"auto"``.
     dtype : {"float32", "float64"}
         Storage dtype of the weights; update arithmetic is float64.
     seed : int

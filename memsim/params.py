@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 
-__all__ = ["check_float", "check_int", "check_choice", "check_bool", "invalid"]
+__all__ = ["check_float", "check_int", "check_choice", "check_bool", "check_keys", "invalid"]
 
 
 def invalid(owner: str, name: str, allowed: str, value: Any) -> ConfigError:
@@ -85,3 +85,11 @@ def check_bool(owner: str, name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise invalid(owner, name, "a bool (true or false)", value)
     return value
+
+
+def check_keys(owner: str, data: dict, allowed: Iterable[str]) -> None:
+    """Reject any key of a config table ``data`` that is not in ``allowed``, naming it."""
+    allowed = sorted(allowed)
+    for key in data:
+        if key not in allowed:
+            raise invalid(owner, key, "absent (unknown key; allowed keys: " + ", ".join(allowed) + ")", data[key])

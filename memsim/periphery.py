@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .params import check_bool, check_float, check_int, invalid
+from .params import check_bool, check_float, check_int, check_keys, invalid
 
 __all__ = ["Quantizer", "Periphery", "quantize"]
 
@@ -105,11 +105,7 @@ class Periphery:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Periphery":
         """Build from a config table; unknown keys raise naming the key."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in names:
-                raise invalid("periphery", key, "absent (unknown key; allowed keys: " + ", ".join(sorted(names)) + ")",
-                              data[key])
+        check_keys("periphery", data, (f.name for f in dataclasses.fields(cls)))
         return cls(**data)
 
 

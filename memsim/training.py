@@ -20,7 +20,7 @@ import numpy as np
 
 from .datasets import Dataset, data_generator
 from .models import AnalogLinear
-from .params import check_bool, check_choice, check_float, check_int, invalid
+from .params import check_bool, check_choice, check_float, check_int, check_keys, invalid
 
 __all__ = ["TrainConfig", "TrainResult", "train_linear", "epoch_orders", "learning_rates", "events_per_epoch"]
 
@@ -70,11 +70,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from a config table; unknown keys raise naming the key."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in names:
-                raise invalid("train", key, "absent (unknown key; allowed keys: " + ", ".join(sorted(names)) + ")",
-                              data[key])
+        check_keys("train", data, (f.name for f in dataclasses.fields(cls)))
         data = dict(data)
         if "lr_step_epochs" in data:
             if not isinstance(data["lr_step_epochs"], (list, tuple)):

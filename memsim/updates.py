@@ -45,7 +45,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .params import check_bool, check_int, invalid
+from .params import check_bool, check_int, check_keys, invalid
 
 __all__ = ["UpdateRule", "StochasticRounding", "Deterministic", "PulseCoincidence", "UPDATE_RULES",
            "update_from_dict"]
@@ -73,11 +73,7 @@ class UpdateRule:
     def from_dict(cls, data: dict[str, Any]) -> "UpdateRule":
         """Build from a config table; unknown keys raise naming the key."""
         data = {k: v for k, v in data.items() if k != "kind"}
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in names:
-                raise invalid(cls.__name__, key, "absent (unknown key; allowed keys: "
-                              + ", ".join(sorted(names)) + ")", data[key])
+        check_keys(cls.__name__, data, (f.name for f in dataclasses.fields(cls)))
         return cls(**data)
 
 

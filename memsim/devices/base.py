@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import rng
-from ..params import check_choice, check_float, invalid
+from ..params import check_choice, check_float, check_keys, invalid
 from .formula import formula_source
 
 __all__ = ["PulsedDevice", "C2C_MODES", "STUCK_AT"]
@@ -307,11 +307,7 @@ class PulsedDevice:
         kind = data.pop("kind", cls.kind)
         if kind != cls.kind:
             raise invalid(cls.__name__, "kind", repr(cls.kind), kind)
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in names:
-                raise invalid(cls.__name__, key, "absent (unknown key; allowed keys: "
-                              + ", ".join(sorted(names)) + ")", data[key])
+        check_keys(cls.__name__, data, (f.name for f in dataclasses.fields(cls)))
         return cls(**data)
 
     @classmethod

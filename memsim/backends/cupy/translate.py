@@ -60,12 +60,14 @@ as :func:`~memsim.devices.formula.check_formula`.
 from __future__ import annotations
 
 import ast
+import hashlib
+import linecache
 import math
 
 from ...devices.formula import FormulaError, check_formula, formula_source
 
-__all__ = ["TranslationError", "translate_formula", "translate_device", "device_function_name",
-           "HELPERS_SOURCE", "C_RESERVED"]
+__all__ = ["TranslationError", "translate_formula", "translate_source", "translate_device", "device_formulas",
+           "device_function_name", "function_from_source", "HELPERS_SOURCE", "C_RESERVED"]
 
 _BOOL, _INT, _DOUBLE = "bool", "int", "double"
 _RANK = {_BOOL: 0, _INT: 1, _DOUBLE: 2}
@@ -116,15 +118,60 @@ class TranslationError(FormulaError):
     """A device formula passes :func:`check_formula` but cannot be translated to CUDA."""
 
 
-def device_function_name(device_cls) -> str:
-    """Name of the ``__device__`` function of a model's ``mean_step``: ``ms_mean_step_<kind>``."""
-    return f"ms_mean_step_{device_cls.kind}"
+def device_function_name(device, formula: str = "mean_step") -> str:
+    """Name of the ``__device__`` function of one formula of a model: ``ms_<formula>_<kind>``."""
+    return f"ms_{formula}_{device.kind}"
 
 
-def translate_device(device_cls) -> str:
-    """The CUDA ``__device__`` function of ``device_cls.mean_step`` (see :func:`translate_formula`)."""
-    return translate_formula(device_cls.mean_step, device_function_name(device_cls),
-                             label=f"{device_cls.kind}: {device_cls.__name__}.mean_step")
+def device_formulas(device) -> dict[str, str]:
+    """Source text of each formula the kernels call, in order: ``{"mean_step": ..., "step_spread": ...}``.
+
+    ``device`` is a model instance (its ``formula_sources()``, which may be generated per instance) or a
+    model class (its default instance). A model without ``step_spread`` gets the constant 1.
+    """
+    if isinstance(device, type):
+        device = device()
+    if hasattr(device, "formula_sources"):
+        sources = dict(device.formula_sources())
+    else:  # pragma: no cover - models before step_spread existed
+        sources = {"mean_step": formula_source(type(device).mean_step)}
+    if "step_spread" not in sources:  # pragma: no cover - see above
+        args = ", ".join(("w", "up") + tuple(device.cell_parameters))
+        sources["step_spread"] = f"def step_spread({args}):\n    return 1.0\n"
+    return sources
+
+
+def translate_device(device) -> str:
+    """The CUDA ``__device__`` functions of every formula of a model (instance or class), in order."""
+    kind = device.kind
+    owner = device.__name__ if isinstance(device, type) else type(device).__name__
+    return "\n".join(translate_source(src, device_function_name(device, name), label=f"{kind}: {owner}.{name}")
+                     for name, src in device_formulas(device).items())
+
+
+def function_from_source(source: str, namespace: dict | None = None):
+    """A function object from formula source text, whose source ``inspect`` can read back.
+
+    The text is registered in ``linecache`` under a name derived from its hash, so
+    :func:`~memsim.devices.formula.check_formula` (which reads a function's source) checks it as it
+    would a model's static method.
+    """
+    import math as _math
+
+    filename = f"<memsim formula {hashlib.sha256(source.encode()).hexdigest()[:16]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    scope = {"math": _math, **(namespace or {})}
+    local: dict = {}
+    exec(compile(source, filename, "exec"), scope, local)
+    funcs = [v for v in local.values() if callable(v)]
+    if len(funcs) != 1:
+        raise FormulaError(f"formula source must define exactly one function; got {sorted(local)}")
+    return funcs[0]
+
+
+def translate_source(source: str, name: str, label: str | None = None) -> str:
+    """:func:`translate_formula` for formula source text (``def f(...): ...``), e.g. generated per instance."""
+    return translate_formula(function_from_source(source), name, label)
 
 
 def translate_formula(func, name: str, label: str | None = None) -> str:
@@ -226,8 +273,10 @@ class _Translator:
             return sign * node.value
         return None
 
-    def power(self, node, base: ast.AST, exponent: ast.AST) -> tuple[str, str]:
+    def power(self, node, base: ast.AST, exponent: ast.AST, float_base: bool = False) -> tuple[str, str]:
         b_code, b_typ = self.expr(base)
+        if float_base:  # math.pow converts its first argument to float64
+            b_code, b_typ = self.as_double(b_code, b_typ), _DOUBLE
         e_code, e_typ = self.expr(exponent)
         k = self.int_constant(exponent)
         if k is not None:
@@ -303,8 +352,6 @@ class _Translator:
         f = node.func
         fname = f.id if isinstance(f, ast.Name) else f"math.{f.attr}"
         args = [self.expr(a) for a in node.args]
-        if any(isinstance(a, ast.Starred) for a in node.args):  # pragma: no cover - check_formula first
-            self.fail(node, f"a starred argument to {fname}")
         if fname in ("min", "max"):
             if len(args) < 2:
                 self.fail(node, f"{fname}() with fewer than two arguments")
@@ -321,7 +368,7 @@ class _Translator:
             code, typ = args[0]
             return f"fabs({self.as_double(code, typ)})", (_DOUBLE if typ == _DOUBLE else _INT)
         if fname == "math.pow":
-            code, _ = self.power(node, node.args[0], node.args[1])
+            code, _ = self.power(node, node.args[0], node.args[1], float_base=True)
             return code, _DOUBLE
         cfunc = {"math.exp": "exp", "math.log": "log", "math.sqrt": "sqrt", "math.tanh": "tanh"}[fname]
         return f"{cfunc}({self.as_double(*args[0])})", _DOUBLE

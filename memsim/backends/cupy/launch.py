@@ -1,0 +1,204 @@
+"""The launch plan shared by the CuPy backend and its CPU emulation: which kernel, which arguments, which grid.
+
+:class:`CudaKernelBackend` implements the pulsed-update operations of :class:`~memsim.backends.base.Backend`
+in terms of one abstract method, ``_launch(device, kernel, grid, block, args, barrier)``. The CuPy
+backend launches through ``cupy.RawModule``; :class:`~memsim.backends.cupy.emulate.EmulatedCudaBackend`
+through a host-compiled copy of the same source. Nothing here imports cupy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import rng
+from ..base import Backend
+from .codegen import POINTER_TYPES, SCALAR_TYPES, KernelParam, generate_rng_source, generate_source
+
+__all__ = ["CudaKernelBackend", "pack_arguments"]
+
+
+def pack_arguments(kernel: str, params: tuple[KernelParam, ...], values: dict, weight_dtype, pointer):
+    """Order and convert named arguments for ``kernel`` by its parsed C signature.
+
+    Scalars become the NumPy type of their C type; arrays are checked (dtype, C-contiguous) and
+    passed through ``pointer(array)``.
+
+    Raises
+    ------
+    TypeError
+        A missing or unexpected argument, or an array of the wrong dtype or layout.
+    """
+    names = [p.name for p in params]
+    missing = [n for n in names if n not in values]
+    extra = [n for n in values if n not in names]
+    if missing or extra:
+        raise TypeError(f"kernel {kernel}: missing arguments {missing}, unexpected arguments {extra}")
+    out = []
+    for p in params:
+        v = values[p.name]
+        if p.is_pointer:
+            want = np.dtype(weight_dtype) if POINTER_TYPES[p.ctype] is None else POINTER_TYPES[p.ctype]
+            if v.dtype != want or not v.flags.c_contiguous:
+                raise TypeError(f"kernel {kernel}: argument {p.name!r} must be a C-contiguous {want} array; "
+                                f"got dtype {v.dtype}, c_contiguous={v.flags.c_contiguous}")
+            out.append(pointer(v))
+        else:
+            out.append(SCALAR_TYPES[p.ctype](v))
+    return out
+
+
+class CudaKernelBackend(Backend):
+    """Pulsed updates through the generated CUDA kernels (subclasses provide ``xp`` and ``_launch``).
+
+    One thread per cell for ``pulse_update`` / ``pulse_update_dense`` (a cell's events are applied in
+    order by its own thread); one block per output row for the fused ``train_linear_epochs``.
+    """
+
+    #: Threads per block of the per-cell kernels.
+    block_size = 128
+    #: Largest number of threads per block of the fused training kernel (one block per row).
+    train_block_size = 256
+    #: The source generator (the same function for NVRTC and the host compiler).
+    kernel_source = staticmethod(generate_source)
+
+    def source_for(self, device) -> str:
+        """The CUDA source of a device (instance or model class) with this backend's dtype; ``None``: the
+        random-number kernels."""
+        return generate_rng_source() if device is None else self.kernel_source(device, self.dtype)
+
+    def _launch(self, device, kernel: str, grid: int, block: int, args: dict, barrier: bool = False):
+        """Run ``kernel`` of ``source_for(device)`` on ``grid`` blocks of ``block`` threads with the
+        named ``args``; ``barrier``: the kernel calls ``__syncthreads``."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _common(device, rule, seed) -> dict:
+        k0, k1 = rng.seed_to_key(seed)
+        return dict(k0=k0, k1=k1, rule=rule.code, max_pulses=rule.max_pulses, c2c=device.c2c_code,
+                    sigma=float(device.dw_min_std), dw_nominal=float(device.dw_min))
+
+    @staticmethod
+    def _stats(stats) -> dict:
+        return dict(n_up=stats.n_up, n_down=stats.n_down, s_abs=stats.sum_abs_grad, s_absw=stats.sum_abs_grad_w,
+                    s_w=stats.sum_w)
+
+    def _grid(self, n: int) -> int:
+        return max(1, -(-n // self.block_size))
+
+    def _train_block(self, cols: int) -> int:
+        return min(self.train_block_size, max(32, -(-cols // 32) * 32))
+
+    @staticmethod
+    def _check_rule(rule, dense: bool = False):
+        if rule.kind == "pulse_coincidence":
+            if dense:
+                raise ValueError("the 'pulse_coincidence' rule cannot program a dense (accumulated) gradient")
+        elif rule.kind not in ("stochastic_rounding", "deterministic"):
+            raise ValueError(f"update rule {rule.kind!r} is not supported by the CUDA kernels")
+
+    # ---------------------------------------------------------------- operations
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+        self._check_rule(rule)
+        if rule.kind == "pulse_coincidence":
+            return self._pulse_coincidence(device, rule, weights, cell_params, x, d, lr, step, seed, record, stats)
+        rows, cols = weights.shape
+        args = dict(w=weights, pc=cell_params, x=self.asarray(x, dtype=np.float64),
+                    d=self.asarray(d, dtype=np.float64), rows=rows, cols=cols, batch=x.shape[0], lr=float(lr),
+                    step0=int(step), record=int(bool(record)), **self._common(device, rule, seed),
+                    **self._stats(stats))
+        self._launch(device, "ms_update_rank1", self._grid(rows * cols), self.block_size, args)
+
+    def _pulse_coincidence(self, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+        """Stochastic pulse coincidence (memsim.updates): scales per sample, bit streams per line, then the
+        per-cell popcounts and pulses. Sets ``last_bl`` like the CPU backends."""
+        rows, cols = weights.shape
+        nb = x.shape[0]
+        x = self.asarray(x, dtype=np.float64)
+        d = self.asarray(d, dtype=np.float64)
+        words = rule.words
+        bl_used = self.xp.zeros(nb, dtype=np.int64)
+        scales = self.xp.zeros((nb, 2), dtype=np.float64)
+        XW = self.xp.zeros((nb, cols, words), dtype=np.uint64)
+        DW = self.xp.zeros((nb, rows, words), dtype=np.uint64)
+        common = self._common(device, rule, seed)
+        self._launch(device, "ms_coincidence_scales", self._grid(nb), self.block_size,
+                     dict(x=x, d=d, nb=nb, rows=rows, cols=cols, lr=float(lr), dw_nominal=common["dw_nominal"],
+                          desired_bl=rule.desired_bl, um=int(rule.update_management),
+                          blm=int(rule.update_bl_management), bl_used=bl_used, scales=scales))
+        self._launch(device, "ms_coincidence_streams", self._grid(nb * (rows + cols)), self.block_size,
+                     dict(x=x, d=d, nb=nb, rows=rows, cols=cols, bl_used=bl_used, scales=scales, step0=int(step),
+                          k0=common["k0"], k1=common["k1"], words=words, XW=XW, DW=DW))
+        self._launch(device, "ms_update_coincidence", self._grid(rows * cols), self.block_size,
+                     dict(w=weights, pc=cell_params, x=x, d=d, XW=XW, DW=DW, nb=nb, rows=rows, cols=cols, words=words,
+                          step0=int(step), k0=common["k0"], k1=common["k1"], c2c=common["c2c"], sigma=common["sigma"],
+                          record=int(bool(record)), **self._stats(stats)))
+        self.last_bl = self.to_numpy(bl_used)
+
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+        self._check_rule(rule, dense=True)
+        rows, cols = weights.shape
+        args = dict(w=weights, pc=cell_params, grad=self.asarray(grad, dtype=np.float64), rows=rows, cols=cols,
+                    lr=float(lr), step=int(step), record=int(bool(record)), **self._common(device, rule, seed),
+                    **self._stats(stats))
+        self._launch(device, "ms_update_dense", self._grid(rows * cols), self.block_size, args)
+
+    def train_linear_epochs(self, *, device, rule, weights, cell_params, X, Y, order, lrs, batch_size,
+                            accumulate, step, seed, record_from, stats) -> tuple[int, int]:
+        """Fused version of :meth:`Backend.train_linear_epochs` (bit-identical arithmetic, one launch).
+
+        Pulse coincidence runs the generic step-by-step loop (its bit streams are per batch), as on Numba.
+        """
+        self._check_rule(rule, dense=accumulate)
+        if rule.kind == "pulse_coincidence":
+            return Backend.train_linear_epochs(
+                self, device=device, rule=rule, weights=weights, cell_params=cell_params, X=X, Y=Y, order=order,
+                lrs=lrs, batch_size=batch_size, accumulate=accumulate, step=step, seed=seed,
+                record_from=record_from, stats=stats)
+        rows, cols = weights.shape
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        n_epochs, n = order.shape
+        D = self.xp.zeros((rows, int(batch_size)), dtype=np.float64)
+        counts = self.xp.zeros(2, dtype=np.int64)
+        args = dict(w=weights, pc=cell_params, X=self.asarray(np.ascontiguousarray(X), dtype=np.float64),
+                    Y=self.asarray(np.ascontiguousarray(Y), dtype=np.float64), order=self.asarray(order, dtype=np.int64),
+                    lrs=self.asarray(np.ascontiguousarray(lrs), dtype=np.float64), rows=rows, cols=cols,
+                    n_epochs=n_epochs, n=n, batch=int(batch_size), accumulate=int(bool(accumulate)),
+                    step0=int(step), record_from=int(record_from), **self._common(device, rule, seed),
+                    **self._stats(stats), D=D, counts=counts)
+        if n_epochs == 0 or n == 0:
+            return 0, 0
+        self._launch(device, "ms_train_linear_epochs", rows, self._train_block(cols), args, barrier=True)
+        events, recorded = (int(v) for v in self.to_numpy(counts))
+        return events, recorded
+
+    # ---------------------------------------------------------------- random numbers
+    def normals(self, *, shape, seed, step, stream):
+        """Compiled version of :meth:`Backend.normals` (kernel ``ms_flat_normals``; same bits up to the
+        ulp-level differences of ``log``/``cos``/``sin``)."""
+        k0, k1 = rng.seed_to_key(seed)
+        size = int(np.prod(shape))
+        out = self.xp.zeros(size, dtype=np.float64)
+        if size:
+            blocks = -(-size // 4)
+            self._launch(None, "ms_flat_normals", self._grid(blocks), self.block_size,
+                         dict(out=out, n=size, k0=k0, k1=k1, step=int(step), stream=int(stream)))
+        return out.reshape(shape)
+
+    def philox_blocks(self, ctr, seed: int) -> np.ndarray:
+        """Raw Philox blocks for counters ``ctr`` (n, 4) through the kernel ``ms_philox_blocks`` (tests)."""
+        k0, k1 = rng.seed_to_key(seed)
+        ctr = self.asarray(np.ascontiguousarray(ctr, dtype=np.uint32), dtype=np.uint32)
+        out = self.xp.zeros(ctr.shape, dtype=np.uint32)
+        n = ctr.shape[0]
+        self._launch(None, "ms_philox_blocks", self._grid(n), self.block_size,
+                     dict(ctr=ctr, out=out, n=n, k0=k0, k1=k1))
+        return self.to_numpy(out)
+
+    def philox_normals(self, n_cells: int, n_per: int, seed: int, step: int, stream: int) -> np.ndarray:
+        """``out[c, p]`` = normal number ``p`` of cell ``c`` (:func:`memsim.rng.normals`) from the kernel."""
+        k0, k1 = rng.seed_to_key(seed)
+        out = self.xp.zeros((n_cells, n_per), dtype=np.float64)
+        self._launch(None, "ms_philox_normals", self._grid(n_cells), self.block_size,
+                     dict(out=out, n_cells=n_cells, n_per=n_per, k0=k0, k1=k1, step=step, stream=stream))
+        return self.to_numpy(out)
