@@ -67,7 +67,9 @@ from .updates import PulseCoincidence, StochasticRounding
 __all__ = ["run_bench", "add_arguments", "main", "format_table", "train_benchmark",
            "BENCH_BACKENDS", "UPDATE_KEYS", "PHILOX_KEYS"]
 
-BENCH_BACKENDS = ("numba", "numpy")
+BENCH_BACKENDS = ("numba", "numpy", "cupy")
+#: tile sizes on the GPU (issue: up to 4096 x 4096)
+GPU_SIZES = (256, 1024, 4096)
 LR = 0.01
 #: pulse-coincidence workload: bl 31 with update and BL management; dense and sparse learning rates
 COINCIDENCE_BL = 31
@@ -206,6 +208,7 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
     def one_update() -> None:
         sign[0] = not sign[0]
         tile.update(x, neg_d if sign[0] else d, lr)
+        tile.backend.synchronize()
 
     pulses0 = _total_pulses(tile)
     calls, seconds = _repeat(one_update, min_time)
@@ -214,6 +217,10 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
 
     tile.forward(x)  # warm-up (first-call costs of the VMM)
     f_calls, f_seconds = _repeat(lambda: tile.forward(x), fwd_time)
+    if backend == "cupy":
+        extra_gpu = {"bandwidth_fraction": bandwidth_fraction(tile, cell_updates / seconds)}
+    else:
+        extra_gpu = {}
 
     extra = {}
     if rule.kind == "pulse_coincidence":
@@ -238,7 +245,19 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
         "threads": threads,
         "pulses_per_s_over_normal_rate": None,
         **extra,
+        **extra_gpu,
     }
+
+
+def bandwidth_fraction(tile, cell_updates_per_s: float) -> float:
+    """Achieved fraction of the GPU's peak memory bandwidth of the update kernel.
+
+    Bytes moved per cell update: one read and one write of the cell's weight (the tile's dtype) and
+    one read of each per-cell parameter (float64), as the issue counts them.
+    """
+    n_params = len(tile.device.all_cell_parameters)
+    bytes_per_cell = 2 * tile.dtype.itemsize + 8 * n_params
+    return cell_updates_per_s * bytes_per_cell / tile.backend.peak_bandwidth()
 
 
 def _bench_philox(numba, threads: int, smoke: bool) -> dict[str, Any]:
@@ -377,14 +396,14 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     plan = [(device, n, batch, backend, None, LR, None)
             for backend in backends
             for device in _devices()
-            for n in sizes
+            for n in (GPU_SIZES if backend == "cupy" and not smoke else sizes)
             if backend != "numpy" or n <= NUMPY_MAX_SIZE
             for batch in BATCHES]
     plan += [(device, n, batch, backend, PulseCoincidence(desired_bl=COINCIDENCE_BL), lr, regime)
              for backend in backends
              for regime, lr in COINCIDENCE_REGIMES.items()
              for device in _devices()
-             for n in sizes
+             for n in (GPU_SIZES if backend == "cupy" and not smoke else sizes)
              if backend != "numpy" or n <= NUMPY_MAX_SIZE
              for batch in BATCHES]
     rec_threads = {backend: (update_threads if backend == "numba" else 1) for backend in backends}

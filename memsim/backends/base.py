@@ -83,6 +83,9 @@ class Backend:
         """A NumPy copy of a backend array."""
         return np.array(a, copy=True)
 
+    def synchronize(self) -> None:
+        """Wait until queued work is done (a no-op on CPU backends; timing GPU code needs it)."""
+
     # ---------------------------------------------------------------- VMMs
     def mvm(self, *, weights, x):
         """Forward VMM ``y = x W^T`` for a batch ``x`` of shape (batch, cols)."""

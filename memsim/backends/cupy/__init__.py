@@ -92,6 +92,15 @@ class CupyBackend(CudaKernelBackend):
             return np.array(a, copy=True)
         return self.xp.asnumpy(a)
 
+    def synchronize(self) -> None:
+        """Wait for the GPU."""
+        self.xp.cuda.Device().synchronize()
+
+    def peak_bandwidth(self) -> float:
+        """Theoretical memory bandwidth of the current device in bytes/s (2 x memory clock x bus width)."""
+        props = self.xp.cuda.runtime.getDeviceProperties(self.xp.cuda.Device().id)
+        return 2.0 * props["memoryClockRate"] * 1e3 * props["memoryBusWidth"] / 8.0
+
     # ---------------------------------------------------------------- VMMs (cuBLAS)
     def mvm(self, *, weights, x):
         return self.xp.matmul(x, weights.T)
