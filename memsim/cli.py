@@ -16,6 +16,12 @@ def _cmd_run(args) -> int:
 
     config = load_config(args.config)  # validates everything before any work or any file
     summary = run(config, args.out, progress=None if not args.quiet else False)
+    if "layer_sizes" in summary:  # a network run
+        from .network_runner import summary_lines
+
+        print("\n".join(summary_lines(summary)))
+        print(f"wrote {args.out}/summary.json")
+        return 0
     print(f"lambda_fit = {summary['lambda_fit']:.4g}   lambda_pred = {summary['lambda_pred']:.4g}   "
           f"lambda_plugin = {summary['lambda_plugin']:.4g}")
     print(f"ridge_path_distance = {summary['ridge_path_distance']:.4g}   "
@@ -63,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
     d.add_argument("--backend", default="numba", choices=("numba", "numpy"))
     d.set_defaults(func=_cmd_demo)
+
+    # --- memsim attribute (memsim.attribution) ---
+    from .attribution import add_attribute_arguments, attribute_main
+
+    at = sub.add_parser("attribute", help="rerun a configuration with one noise source off at a time")
+    add_attribute_arguments(at)
+    at.set_defaults(func=attribute_main)
+    # --- end memsim attribute ---
 
     from .report import add_report_arguments, report_main
     from .sweeps import add_sweep_arguments, sweep_main

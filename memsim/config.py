@@ -33,20 +33,54 @@ TOP_LEVEL = ("seed", "backend", "dtype") + SECTIONS
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model options of a linear run."""
+    """Model options: a linear model on one tile, or a multi-layer perceptron on tiles (:mod:`memsim.networks`).
+
+    A linear model with the ``'mse'`` loss on a regression task is the linear run
+    (:func:`memsim.runner.run_summary`); every other combination (``kind = 'mlp'``, or a
+    softmax/logistic/MSE classifier) runs through :mod:`memsim.network_runner`.
+    """
 
     kind: str = "linear"
-    """Only 'linear' (one AnalogLinear tile) for now."""
-    bias: bool = False
-    """Append a bias input (excluded from every metric)."""
+    """'linear' (one layer, no activation) or 'mlp' (``hidden`` layers with ``activation``)."""
+    bias: bool | None = None
+    """Append a bias input to every layer (excluded from every metric); ``None``: False for
+    'linear', True for 'mlp'."""
+    hidden: tuple[int, ...] = ()
+    """Hidden layer sizes of an 'mlp' (at least one, each >= 1); empty for 'linear'. A single integer
+    means one hidden layer (so a sweep can vary it: ``"model.hidden" = [8, 16]``)."""
+    activation: str = "tanh"
+    """Activation of the hidden layers: 'tanh', 'sigmoid' or 'relu'."""
+    loss: str | None = None
+    """'mse', 'softmax' or 'logistic'; ``None`` (resolved from the task): 'mse' for regression,
+    'logistic' for two classes, 'softmax' for more."""
+    max_tile_size: int | None = None
+    """Split every layer into tiles of at most this many rows and columns; ``None``: one tile per layer."""
 
     def __post_init__(self) -> None:
-        check_choice("model", "kind", self.kind, ("linear",))
+        check_choice("model", "kind", self.kind, ("linear", "mlp"))
+        if self.bias is None:
+            object.__setattr__(self, "bias", self.kind == "mlp")
         check_bool("model", "bias", self.bias)
+        if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            object.__setattr__(self, "hidden", (self.hidden,))  # one hidden layer (sweepable as a number)
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, (list, tuple)):
+            raise invalid("model", "hidden", "a list of hidden layer sizes (integers >= 1)", self.hidden)
+        object.__setattr__(self, "hidden", tuple(check_int("model", "hidden", h, 1) for h in self.hidden))
+        if self.kind == "linear" and self.hidden:
+            raise invalid("model", "hidden", "an empty list for kind = 'linear' (use kind = 'mlp')", list(self.hidden))
+        if self.kind == "mlp" and not self.hidden:
+            raise invalid("model", "hidden", "a non-empty list of layer sizes for kind = 'mlp'", list(self.hidden))
+        check_choice("model", "activation", self.activation, ("tanh", "sigmoid", "relu"))
+        if self.loss is not None:
+            check_choice("model", "loss", self.loss, ("mse", "softmax", "logistic"))
+        if self.max_tile_size is not None:
+            object.__setattr__(self, "max_tile_size", check_int("model", "max_tile_size", self.max_tile_size, 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """All options."""
-        return dataclasses.asdict(self)
+        """All options (``hidden`` as a list)."""
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
@@ -115,9 +149,21 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
                       lambda t: update_from_dict({"kind": "stochastic_rounding", **t}))
     train = _section("train", raw.get("train", {}), TrainConfig.from_dict)
     model = _section("model", raw.get("model", {}), ModelConfig.from_dict)
+    try:
+        model = _resolve_loss(model, task)
+    except ConfigError as exc:
+        raise ConfigError(f"Invalid config key 'model.{_key_in(str(exc))}': {exc}") from None
     periphery = _section("periphery", raw.get("periphery", {}), Periphery.from_dict)
     return RunConfig(seed=seed, backend=backend, dtype=dtype, task=task, device=device, update=update,
                      train=train, model=model, periphery=periphery)
+
+
+def _resolve_loss(model: ModelConfig, task: Any) -> ModelConfig:
+    """Fill in ``model.loss`` from the task and check that the two fit (``ConfigError`` naming ``loss``)."""
+    from .networks import check_loss_for_task, default_loss
+
+    loss = check_loss_for_task(model.loss if model.loss is not None else default_loss(task), task)
+    return dataclasses.replace(model, loss=loss)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

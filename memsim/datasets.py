@@ -166,3 +166,8 @@ def task_from_dict(data: dict[str, Any]):
     if kind not in TASKS:
         raise invalid("task", "kind", "one of " + ", ".join(repr(k) for k in TASKS), kind)
     return TASKS[kind].from_dict(data)
+
+
+# The classification tasks (memsim.classification) add themselves to TASKS; importing them here makes
+# ``task.kind = "digits"`` etc. resolve wherever tasks are built. scikit-learn loads lazily.
+from . import classification as _classification  # noqa: E402,F401

@@ -78,7 +78,15 @@ def _git_commit() -> str | None:
 
 
 def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one configuration and return ``(summary, arrays for figures)`` without writing anything."""
+    """Run one configuration and return ``(summary, arrays for figures)`` without writing anything.
+
+    A linear regression runs here; every other model (an MLP, or a softmax/logistic/MSE classifier)
+    runs through :func:`memsim.network_runner.run_network_summary`.
+    """
+    from .network_runner import is_linear_regression, run_network_summary
+
+    if not is_linear_regression(config):
+        return run_network_summary(config, progress)
     t0 = time.perf_counter()
     data = config.task.load(config.seed)
     model = AnalogLinear(data.n_features, data.y_train.shape[1], device=config.device, update=config.update,
@@ -93,6 +101,18 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
                         mean_abs_grad=stats["mean_abs_grad"][0], mean_abs_grad_w=stats["mean_abs_grad_w"][0],
                         batch_size=tr.batch_size, accumulate=tr.accumulate, bias=config.model.bias, lr=tr.lr,
                         rule=config.update)
+    # --- O(eta) jitter-corrected and per-cell (device-to-device) predictions: memsim.analysis_cells ---
+    from .analysis_cells import summary_predictions
+    from .training import learning_rates
+
+    extra = summary_predictions(X, y, result.weights_mean[0], config.device,
+                                {k: v[0] for k, v in model.tile.cell_parameters.items()},
+                                lr=float(learning_rates(tr)[-1]), rule=config.update, batch_size=tr.batch_size,
+                                accumulate=tr.accumulate, bias=config.model.bias,
+                                zero_shift=bool(getattr(model.tile, "zero_shift", False)))
+    metrics["regime_warnings"] = metrics["regime_warnings"] + extra.pop("regime_warnings_extra")
+    metrics.update(extra)
+    # --- end of the jitter/per-cell block ---
     # Digital SGD with the explicit penalty the theory predicts, same data order and initial weights.
     lam = metrics["lambda_pred"] if math.isfinite(metrics["lambda_pred"]) else 0.0
     keep = slice(0, X.shape[1] - 1) if config.model.bias else slice(None)
@@ -133,7 +153,12 @@ def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | N
         figures: bool = True) -> dict[str, Any]:
     """Run one configuration; with ``out_dir``, write ``summary.json`` (atomically) and figures there."""
     summary, arrays = run_summary(config, progress)
-    if out_dir is not None:
+    if out_dir is not None and "layer_sizes" in summary:  # a network run (memsim.network_runner)
+        from .network_runner import write_network_outputs
+
+        write_network_outputs(summary, arrays, out_dir, figures=figures)
+        write_json_atomic(Path(out_dir) / "summary.json", summary)
+    elif out_dir is not None:
         out = Path(out_dir)
         if figures:
             from .plotting import run_figures

@@ -76,3 +76,12 @@ def test_zero_shift_returns_the_stationary_point_to_tikhonov_towards_zero():
     # without zero-shifting the weights are pulled towards w_s instead: far from the law towards 0
     plain = mean_weights(False, 0.004, 100)
     assert np.linalg.norm(plain - w_pred) > 10 * np.linalg.norm(extrapolated.mean(0) - w_pred)
+
+
+def test_zero_shift_on_a_varied_exp_step_tile():
+    from memsim.devices import ExpStep
+
+    dev = ExpStep(nl_ltp=1.0, nl_ltd=-4.22, up_down_dtod=0.05, w_max_dtod=0.1)
+    t = Tile(3, 3, dev, backend="numpy", seed=1, zero_shift=True)
+    assert np.all(np.isfinite(t.reference)) and np.all(t.reference < 0)  # asymmetric labels: w_s < 0
+    np.testing.assert_allclose(t.weights, 0.0, atol=1e-12)

@@ -265,6 +265,7 @@ class PulsedDevice:
         nominal one (or 0 if that is undefined too).
         """
         names = self.cell_parameters + ("up_down",)
+        fields = {f.name for f in dataclasses.fields(self)}
         shape = np.shape(cell_params[names[0]])
         table = np.stack([np.ravel(cell_params[n]) for n in names], axis=1)
         unique, inverse = np.unique(table, axis=0, return_inverse=True)
@@ -274,9 +275,9 @@ class PulsedDevice:
         values = np.empty(len(unique))
         for k, row in enumerate(unique):
             try:
-                cell = dataclasses.replace(self, **no_spread, **dict(zip(names, map(float, row))))
-                ws = cell.symmetry_point()
-            except ValueError:
+                cell = {n: float(v) for n, v in zip(names, row) if n in fields}  # derived values are not fields
+                ws = dataclasses.replace(self, **no_spread, **cell).symmetry_point()
+            except (ValueError, TypeError):
                 ws = nominal
             values[k] = ws if np.isfinite(ws) else nominal
         return values[np.ravel(inverse)].reshape(shape)

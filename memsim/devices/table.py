@@ -74,7 +74,7 @@ class TableDevice(PulsedDevice):
                  "down_std": down_std if down_std is not None else [0.3 * m for m in down_mean]}
         for name, values in table.items():
             if not isinstance(values, (list, tuple, np.ndarray)) or len(values) != len(states) or len(states) < 2:
-                raise invalid(owner, name, f"a list of as many floats as 'states' (at least 2)", values)
+                raise invalid(owner, name, "a list of as many floats as 'states' (at least 2)", values)
             lo = -math.inf if name == "states" else 0.0
             table[name] = tuple(check_float(owner, name, v, lo) for v in values)
         if any(b <= a for a, b in zip(table["states"], table["states"][1:])):
