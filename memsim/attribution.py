@@ -69,7 +69,8 @@ SOURCES: dict[str, str] = {
 }
 
 #: Summary keys recorded for every run (NaN where a run's summary has no such key).
-METRICS = ("lambda_fit", "lambda_pred", "lambda_pred_jitter", "lambda_plugin", "test_loss_mean_weights",
+METRICS = ("lambda_fit", "lambda_pred", "lambda_pred_jitter", "lambda_plugin", "lambda_plugin_mean",
+           "global_weight_decay_fit", "test_loss_mean_weights",
            "test_loss_final", "test_accuracy_mean_weights", "test_accuracy_final", "ridge_path_distance",
            "tikhonov_pred_distance")
 _MAX_STORED_WEIGHTS = 100_000
@@ -246,11 +247,21 @@ def _change(value: float, base: float) -> str:
     return f"{diff:+.4g}"
 
 
+def _lambda_key(base: dict[str, Any]) -> tuple[str, str]:
+    """``(key, label)`` of the penalty to report: ``lambda_fit`` (linear runs), else the network's
+    mean plug-in ``lambda_plugin_mean``."""
+    fit, plugin = base.get("lambda_fit", math.nan), base.get("lambda_plugin_mean", math.nan)
+    if math.isfinite(fit) or not math.isfinite(plugin):
+        return "lambda_fit", "λ_fit"
+    return "lambda_plugin_mean", "λ_plugin (mean)"
+
+
 def attribution_table(result: dict[str, Any]) -> str:
     """Markdown table of an attribution: one row per source, changes relative to the baseline."""
     base = result["baseline"]
+    lk, ll = _lambda_key(base)
     has_acc = math.isfinite(base.get("test_accuracy_mean_weights", math.nan))
-    head = ["source", "status", "what was switched off", "λ_fit", "Δλ_fit", "test loss (mean w)", "Δ test loss",
+    head = ["source", "status", "what was switched off", ll, "Δ" + ll, "test loss (mean w)", "Δ test loss",
             "λ_pred", "λ_pred_jitter"]
     if has_acc:
         head[7:7] = ["test acc.", "Δ test acc."]
@@ -259,8 +270,8 @@ def attribution_table(result: dict[str, Any]) -> str:
     def row(rec: dict[str, Any], baseline: bool) -> list[str]:
         absent = rec["status"] == "absent"
         cells = [rec["source"], rec["status"], rec["change"],
-                 _fmt(rec["lambda_fit"]), "—" if baseline or absent and not math.isfinite(rec["lambda_fit"])
-                 else _change(rec["lambda_fit"], base["lambda_fit"]),
+                 _fmt(rec.get(lk, math.nan)), "—" if baseline or absent and not math.isfinite(rec.get(lk, math.nan))
+                 else _change(rec.get(lk, math.nan), base[lk]),
                  _fmt(rec["test_loss_mean_weights"]),
                  "—" if baseline or absent and not math.isfinite(rec["test_loss_mean_weights"])
                  else _change(rec["test_loss_mean_weights"], base["test_loss_mean_weights"]),
@@ -286,7 +297,8 @@ def attribution_figure(result: dict[str, Any], path: str | Path) -> Path:
     base = result["baseline"]
     recs = result["sources"]
     names = [r["source"].replace("_", " ") for r in recs]
-    panels = [("lambda_fit", "Δλ_fit when off (% of baseline)"),
+    lk, ll = _lambda_key(base)
+    panels = [(lk, f"Δ{ll} when off (% of baseline)"),
               ("test_loss_mean_weights", "Δ test loss when off (% of baseline)")]
     if math.isfinite(base.get("test_accuracy_mean_weights", math.nan)):
         panels.append(("test_accuracy_mean_weights", "Δ test accuracy when off (points)"))
@@ -316,7 +328,7 @@ def attribution_figure(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_xlim(-1.35 * span, 1.35 * span)
         ax.set_title(title, fontsize=9)
     axes[0].set_yticks(ypos, names)
-    fig.suptitle(f"Attribution (baseline: λ_fit = {_fmt(base['lambda_fit'])}, "
+    fig.suptitle(f"Attribution (baseline: {ll} = {_fmt(base.get(lk, math.nan))}, "
                  f"test loss = {_fmt(base['test_loss_mean_weights'])})", fontsize=10)
     return _save(fig, Path(path))
 

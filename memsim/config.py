@@ -55,6 +55,9 @@ class ModelConfig:
     'logistic' for two classes, 'softmax' for more."""
     max_tile_size: int | None = None
     """Split every layer into tiles of at most this many rows and columns; ``None``: one tile per layer."""
+    zero_shift: bool = False
+    """Reference every cell at its symmetry point (THEORY 2d; ``Tile(zero_shift=True)``); linear
+    regression runs only."""
 
     def __post_init__(self) -> None:
         check_choice("model", "kind", self.kind, ("linear", "mlp"))
@@ -75,6 +78,10 @@ class ModelConfig:
             check_choice("model", "loss", self.loss, ("mse", "softmax", "logistic"))
         if self.max_tile_size is not None:
             object.__setattr__(self, "max_tile_size", check_int("model", "max_tile_size", self.max_tile_size, 1))
+        check_bool("model", "zero_shift", self.zero_shift)
+        if self.zero_shift and self.kind != "linear":
+            raise invalid("model", "zero_shift", "false for kind = 'mlp' (zero-shifting is implemented for the "
+                          "linear model)", self.zero_shift)
 
     def to_dict(self) -> dict[str, Any]:
         """All options (``hidden`` as a list)."""

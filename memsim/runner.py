@@ -22,6 +22,7 @@ from . import __version__
 from .analysis import summarize
 from .baselines import loss, sgd_weight_decay
 from .config import RunConfig
+from .devices.shifted import ZeroShifted
 from .models import AnalogLinear
 from .training import train_linear
 
@@ -91,13 +92,14 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
     data = config.task.load(config.seed)
     model = AnalogLinear(data.n_features, data.y_train.shape[1], device=config.device, update=config.update,
                          bias=config.model.bias, periphery=config.periphery, backend=config.backend,
-                         dtype=config.dtype, seed=config.seed)
+                         dtype=config.dtype, seed=config.seed, zero_shift=config.model.zero_shift)
     result = train_linear(model, data, config.train, config.seed, progress=progress)
     stats = result.statistics
     X, Xt = model.augment(data.X_train), model.augment(data.X_test)
     y, yt = data.y_train[:, 0], data.y_test[:, 0]
     tr = config.train
-    metrics = summarize(X, y, Xt, yt, result.weights_final[0], result.weights_mean[0], config.device,
+    seen = ZeroShifted(config.device) if config.model.zero_shift else config.device  # effective-weight view
+    metrics = summarize(X, y, Xt, yt, result.weights_final[0], result.weights_mean[0], seen,
                         mean_abs_grad=stats["mean_abs_grad"][0], mean_abs_grad_w=stats["mean_abs_grad_w"][0],
                         batch_size=tr.batch_size, accumulate=tr.accumulate, bias=config.model.bias, lr=tr.lr,
                         rule=config.update)

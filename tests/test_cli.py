@@ -91,3 +91,15 @@ def test_run_with_a_periphery_section(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(SMALL + "[periphery]\nread_noise = 0.05\n")
     assert main(["run", str(bad), "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_run_with_zero_shift(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SMALL.replace("dw_min_std = 0.3", "dw_min_std = 0.3\nup_down = 0.3") + "[model]\nzero_shift = true\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["provenance"]["config"]["model"]["zero_shift"] is True
+    assert summary["lambda_pred"] > 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SMALL + "[model]\nkind = 'mlp'\nhidden = [4]\nzero_shift = true\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o2")]) == 2
