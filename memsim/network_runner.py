@@ -33,14 +33,12 @@ the time-averaged networks, and ``per_weight_relative_output_distance`` /
 from __future__ import annotations
 
 import math
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .analysis import FEW_STATES, LARGE_STEP, NEAR_BOUND_STEPS
 from .digital_networks import (fit_weight_decay, flat_weights, logistic_regression, softmax_regression,
                                train_digital_mlp)
@@ -170,7 +168,7 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
     ``arrays`` holds the per-layer weight matrices (analog final and mean, digital plain and
     per-weight means, plug-in :math:`\\lambda_i`, recorded statistics) and the data.
     """
-    from .runner import _git_commit
+    from .runner import provenance
 
     t0 = time.perf_counter()
     task, mc, tr = config.task, config.model, config.train
@@ -321,17 +319,7 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
         "updates": int(model.step),
         "train_updates_per_s": model.step / result.wall_s if result.wall_s > 0 else None,
         "regime_warnings": warnings,
-        "provenance": {
-            "memsim_version": __version__,
-            "backend": model.backend.name,
-            "dtype": config.dtype,
-            "seed": config.seed,
-            "config": config.to_dict(),
-            "git_commit": _git_commit(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "wall_time_s": time.perf_counter() - t0,
-        },
+        "provenance": provenance(config, model.backend.name, t0),
     }
     arrays = {
         "data": data,

@@ -78,6 +78,22 @@ def _git_commit() -> str | None:
         return None
 
 
+def provenance(config: RunConfig, backend_name: str, t0: float) -> dict[str, Any]:
+    """Where a result came from: memsim version, backend, dtype, seed, the full resolved config,
+    git commit (if any), Python, platform and the wall time since ``t0`` (``time.perf_counter``)."""
+    return {
+        "memsim_version": __version__,
+        "backend": backend_name,
+        "dtype": config.dtype,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wall_time_s": time.perf_counter() - t0,
+    }
+
+
 def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one configuration and return ``(summary, arrays for figures)`` without writing anything.
 
@@ -135,17 +151,7 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
         "pulses_down": int(stats["pulses_down"].sum()),
         "updates": int(model.tile.step),
         "train_updates_per_s": model.tile.step / result.wall_s if result.wall_s > 0 else None,
-        "provenance": {
-            "memsim_version": __version__,
-            "backend": model.tile.backend.name,
-            "dtype": config.dtype,
-            "seed": config.seed,
-            "config": config.to_dict(),
-            "git_commit": _git_commit(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "wall_time_s": time.perf_counter() - t0,
-        },
+        "provenance": provenance(config, model.tile.backend.name, t0),
     }
     arrays = {"data": data, "X": X, "Xt": Xt, "keep": keep}
     return summary, arrays
