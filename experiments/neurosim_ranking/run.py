@@ -336,7 +336,11 @@ def markdown(result: dict[str, Any]) -> str:
              "disagrees here says which device properties matter for *this* small task at *this* learning "
              "rate.", ""]
     if result.get("notes"):
-        text += ["## Reading of the full run", "", result["notes"], ""]
+        text += ["## Reading of the full run", "",
+                 "_Hand-written interpretation of the full run of 2026-11-23 (memsim 0.1.0, config.toml as "
+                 "committed). The numbers it quotes come from that run; the table above is this run's, "
+                 "computed. If they disagree, the table is right and this text is stale._", "",
+                 result["notes"], ""]
     text.append(f"Run time: {result['wall_s']:.0f} s.")
     return "\n".join(text) + "\n"
 
