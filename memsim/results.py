@@ -45,7 +45,7 @@ def _xarray():
         import xarray
     except ImportError:
         raise MemsimError("Sweep results need xarray and netCDF4, which are not installed. Install them with "
-                          "pip install 'memsim[sweep]'.") from None
+                          "pip install memsim (xarray and netCDF4 are dependencies).") from None
     return xarray
 
 
