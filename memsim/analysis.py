@@ -381,6 +381,28 @@ def _is_deterministic(rule: Any) -> bool:
     return getattr(rule, "kind", rule) == "deterministic"
 
 
+def few_states_warning(device: Any) -> list[str]:
+    """``few_states``: fewer than ``FEW_STATES`` nominal steps across the range (or nothing)."""
+    states = (float(device.w_max) - float(device.w_min)) / float(device.dw_min)
+    if states < FEW_STATES:
+        return [f"few_states: (w_max - w_min)/dw_min = {states:.3g} < {FEW_STATES:g}: quantisation, "
+                "not the soft-bound drift, may dominate"]
+    return []
+
+
+def near_bound_warning(m: np.ndarray, device: Any, where: str = "") -> list[str]:
+    """``near_bound``: mean weights within ``NEAR_BOUND_STEPS`` nominal steps of a bound (or nothing).
+
+    ``where`` (e.g. ``"layer 1: "``) is put after the code.
+    """
+    w_min, w_max, dw_min = float(device.w_min), float(device.w_max), float(device.dw_min)
+    close = int(np.sum(np.minimum(m - w_min, w_max - m) < NEAR_BOUND_STEPS * dw_min))
+    if not close:
+        return []
+    return [f"near_bound: {where}{close} of {np.size(m)} mean weights within {NEAR_BOUND_STEPS:g}*dw_min of a "
+            "bound: hard clipping is a separate, non-quadratic shrinkage"]
+
+
 def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float | None = None,
                     rule: Any = None, batch_size: int = 1, accumulate: bool = False) -> list[str]:
     r"""Where the Tikhonov picture of THEORY.md is not expected to hold (never an exception).
@@ -439,14 +461,7 @@ def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float
             if lost > DEAD_ZONE_FRACTION:
                 out.append(f"dead_zone: {lost:.0%} of the requested updates lr*|g| are below dw_min/2 and are "
                            "lost by deterministic rounding (THEORY.md 2a)")
-    states = (w_max - w_min) / dw_min
-    if states < FEW_STATES:
-        out.append(f"few_states: (w_max - w_min)/dw_min = {states:.3g} < {FEW_STATES:g}: quantisation, "
-                   "not the soft-bound drift, may dominate")
-    close = int(np.sum(np.minimum(m - w_min, w_max - m) < NEAR_BOUND_STEPS * dw_min))
-    if close:
-        out.append(f"near_bound: {close} of {d} mean weights within {NEAR_BOUND_STEPS:g}*dw_min of a bound: "
-                   "hard clipping is a separate, non-quadratic shrinkage")
+    out += few_states_warning(device) + near_bound_warning(m, device)
     if n <= d:
         out.append(f"interpolation: n_train = {n} <= n_features = {d}: per-sample gradients vanish at "
                    "interpolating solutions, so lambda is meaningless")

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import FEW_STATES, LARGE_STEP, NEAR_BOUND_STEPS
+from .analysis import LARGE_STEP, few_states_warning, near_bound_warning
 from .digital_networks import (fit_weight_decay, flat_weights, logistic_regression, softmax_regression,
                                train_digital_mlp)
 from .networks import (AnalogMLP, check_loss_for_task, default_loss, evaluate, get_loss, is_classification_task,
@@ -101,24 +101,16 @@ def _layer_summary(k: int, stats: dict[str, Any], lam: np.ndarray, grad: np.ndar
 def _warnings(config: Any, stats: list[dict[str, Any]], n_train: int, n_params: int, bias: bool) -> list[str]:
     """The ``large_step``, ``few_states``, ``near_bound`` and ``interpolation`` warnings, per layer."""
     dev, tr = config.device, config.train
-    w_min, w_max, dw_min = float(dev.w_min), float(dev.w_max), float(dev.dw_min)
-    half = (w_max - w_min) / 2.0
+    half = (float(dev.w_max) - float(dev.w_min)) / 2.0
     out = []
     for k, s in enumerate(stats):
         jitter = tr.lr * float(np.max(_nonbias(s["mean_abs_grad"], bias))) / half
         if jitter > LARGE_STEP:
             out.append(f"large_step: layer {k}: lr*max_i E|g_i|/w_max = {jitter:.3g} > {LARGE_STEP}: large weight "
                        "jitter, O(lr) corrections to the Tikhonov picture matter (THEORY.md 2a)")
-    states = (w_max - w_min) / dw_min
-    if states < FEW_STATES:
-        out.append(f"few_states: (w_max - w_min)/dw_min = {states:.3g} < {FEW_STATES:g}: quantisation, "
-                   "not the soft-bound drift, may dominate")
+    out += few_states_warning(dev)
     for k, s in enumerate(stats):
-        m = _nonbias(s["weights_mean"], bias)
-        close = int(np.sum(np.minimum(m - w_min, w_max - m) < NEAR_BOUND_STEPS * dw_min))
-        if close:
-            out.append(f"near_bound: layer {k}: {close} of {m.size} mean weights within {NEAR_BOUND_STEPS:g}*dw_min "
-                       "of a bound: hard clipping is a separate, non-quadratic shrinkage")
+        out += near_bound_warning(_nonbias(s["weights_mean"], bias), dev, where=f"layer {k}: ")
     if n_train <= n_params:
         out.append(f"interpolation: n_train = {n_train} <= {n_params} weights: per-sample gradients may vanish at "
                    "interpolating solutions, so lambda may be meaningless")
