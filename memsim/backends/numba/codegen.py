@@ -38,7 +38,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from memsim.backends.numba.philox import MASK32, normal2, philox4x32_10, stream_word, uniform
+from memsim.backends.numba.philox import (MASK32, normal, normals_of_block, philox4x32_10, stream_word, uniform,
+                                          ziggurat_fast, ziggurat_slow)
 
 # philox source hash: {philox_hash}
 
@@ -58,10 +59,11 @@ def generate_source(device) -> str:
     device_cls = type(device)
     names = device_cls.cell_parameters + ("up_down", "stuck")
     load = "\n".join(f"    {name} = pc[{k}, j, i]" for k, name in enumerate(names))
+    load_lane = "\n".join(f"            {name} = P[{k}, l]" for k, name in enumerate(names))
     args = ", ".join(device_cls.cell_parameters)
     formula = "\n\n@njit(cache=True)\n".join(device.formula_sources()[name] for name in device_cls.FORMULAS)
     philox_hash = hashlib.sha256(inspect.getsource(philox).encode()).hexdigest()[:16]
-    body = KERNEL_SOURCE.replace("__LOAD_PARAMS__", load).replace("__STEP_ARGS__", args)
+    body = KERNEL_SOURCE.replace("__LOAD_PARAMS__", load).replace("__LOAD_LANE_PARAMS__", load_lane).replace("__STEP_ARGS__", args)
     body += _serial_twins(body)
     return _HEADER.format(kind=device_cls.kind, philox_hash=philox_hash) + formula + body
 

@@ -1,4 +1,4 @@
-"""Philox4x32-10 and its uniform/normal transforms in Numba, bit-identical to :mod:`memsim.rng`.
+"""Philox4x32-10 and its uniform/normal (ziggurat) transforms in Numba, bit-identical to :mod:`memsim.rng`.
 
 All 32-bit words are carried in ``uint64`` (Numba would otherwise promote mixed integer types to
 float); every constant is a ``np.uint64`` for the same reason.
@@ -9,6 +9,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from memsim.rng import (FALLBACK_STREAM_BIT, ZIGGURAT_F, ZIGGURAT_MAX_ATTEMPTS, ZIGGURAT_R,
+                        ZIGGURAT_X)
+
 M0 = np.uint64(0xD2511F53)
 M1 = np.uint64(0xCD9E8D57)
 W0 = np.uint64(0x9E3779B9)
@@ -18,10 +21,20 @@ SHIFT32 = np.uint64(32)
 SHIFT24 = np.uint64(24)
 MASK24 = np.uint64(0xFFFFFF)
 TWO_POW_M32 = 2.0 ** -32
-TWO_PI = 6.283185307179586
+MASK16 = np.uint64(0xFFFF)
+MASK8 = np.uint64(0xFF)
+SHIFT16 = np.uint64(16)
+SHIFT9 = np.uint64(9)
+SHIFT8 = np.uint64(8)
+TWO_POW_M23 = 2.0 ** -23
+ZX = ZIGGURAT_X.copy()  # global arrays are frozen into the machine code as constants
+ZF = ZIGGURAT_F.copy()
+ZR = ZIGGURAT_R
+FALLBACK_BIT = np.uint64(FALLBACK_STREAM_BIT)
+MAX_ATTEMPTS = ZIGGURAT_MAX_ATTEMPTS
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """One Philox4x32-10 block; arguments and results are 32-bit values held in uint64."""
     for _ in range(10):
@@ -33,48 +46,96 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stream_word(stream, step):
     """Counter word ``c2 = stream << 24 | step >> 32`` (``memsim.rng.counters``)."""
     return (np.uint64(stream) << SHIFT24) | ((step >> SHIFT32) & MASK24)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform(o):
     """Uniform in (0, 1) from one 32-bit word: ``(o + 0.5) 2**-32``."""
     return (np.float64(o) + 0.5) * TWO_POW_M32
 
 
-@njit(cache=True)
-def normal2(oa, ob):
-    """Box-Muller on one pair of words: two standard normals."""
-    r = math.sqrt(-2.0 * math.log(uniform(oa)))
-    t = TWO_PI * uniform(ob)
-    return r * math.cos(t), r * math.sin(t)
+@njit(cache=True, inline="always")
+def ziggurat_fast(o):
+    """Fast path of the ziggurat (``memsim.rng``) on a start word: (signed x, accepted)."""
+    layer = o & MASK8
+    u = (np.float64(o >> SHIFT9) + 0.5) * TWO_POW_M23
+    x = u * ZX[layer]
+    ok = x < ZX[layer + np.uint64(1)]
+    return (-x if (o >> SHIFT8) & np.uint64(1) else x), ok
 
 
 @njit(cache=True)
-def normal4(o0, o1, o2, o3):
-    """Box-Muller on ``(o0, o1)`` and ``(o2, o3)``: four standard normals."""
-    z0, z1 = normal2(o0, o1)
-    z2, z3 = normal2(o2, o3)
-    return z0, z1, z2, z3
+def ziggurat_slow(o, k0, k1, step, stream, cell, index):
+    """Rejection part of the ziggurat for normal number ``index`` of ``cell`` (``memsim.rng._slow``)."""
+    layer = o & MASK8
+    negative = (o >> SHIFT8) & np.uint64(1)
+    x = (np.float64(o >> SHIFT9) + 0.5) * TWO_POW_M23 * ZX[layer]
+    c2_low = (np.uint64(stream) | FALLBACK_BIT) << SHIFT24 | ((step >> SHIFT32) & MASK16)
+    c3 = step & MASK32
+    for attempt in range(MAX_ATTEMPTS):
+        f0, f1, f2, f3 = philox4x32_10(np.uint64(index), np.uint64(cell), c2_low | (np.uint64(attempt) << SHIFT16),
+                                       c3, k0, k1)
+        if attempt > 0 and layer != 0:  # a new start word after a rejected wedge
+            layer = f0 & MASK8
+            negative = (f0 >> SHIFT8) & np.uint64(1)
+            x = (np.float64(f0 >> SHIFT9) + 0.5) * TWO_POW_M23 * ZX[layer]
+            if x < ZX[layer + np.uint64(1)]:
+                break
+        u1 = uniform(f1)
+        if layer == 0:
+            t = -math.log(u1) / ZR
+            y = -math.log(uniform(f2))
+            x = ZR + t
+            if 2.0 * y > t * t:
+                break
+        else:
+            y = ZF[layer] + u1 * (ZF[layer + np.uint64(1)] - ZF[layer])
+            if y < math.exp(-0.5 * x * x):
+                break
+    return -x if negative else x
+
+
+@njit(cache=True, inline="always")
+def normal(o, k0, k1, step, stream, cell, index):
+    """Normal number ``index`` of ``cell`` from its start word ``o`` (fast path, else the slow one)."""
+    z, ok = ziggurat_fast(o)
+    if ok:
+        return z
+    return ziggurat_slow(o, k0, k1, step, stream, cell, index)
+
+
+@njit(cache=True, inline="always")
+def normals_of_block(out, base, n_valid, o0, o1, o2, o3, k0, k1, step, stream, cell, first):
+    """Normal numbers ``first .. first+3`` of ``cell`` from one block into ``out[base ..]`` (``n_valid`` of them)."""
+    for lane in range(min(n_valid, 4)):
+        o = o0 if lane == 0 else (o1 if lane == 1 else (o2 if lane == 2 else o3))
+        out[base + lane] = normal(o, k0, k1, step, stream, cell, first + lane)
 
 
 @njit(parallel=True, cache=True)
 def fill_normals(out, k0, k1, step, stream):
-    """``out[c, p]`` = normal number ``p`` of cell ``c`` (``memsim.rng.normals``); ``out.shape[1] % 4 == 0``."""
+    """``out[c, p]`` = normal number ``p`` of cell ``c`` (``memsim.rng.normals``); ``out.shape[1] % 4 == 0``.
+
+    Two passes per cell, so that the compiler vectorises the common work: Philox blocks and the
+    ziggurat's fast path for every variate, then the slow path for the few rejected ones.
+    """
     n_cells, n_per = out.shape
     c2 = stream_word(stream, step)
     c3 = step & MASK32
     for c in prange(n_cells):
+        row = out[c]
         for blk in range(n_per // 4):
             o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), np.uint64(c), c2, c3, k0, k1)
-            z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
-            out[c, 4 * blk] = z0
-            out[c, 4 * blk + 1] = z1
-            out[c, 4 * blk + 2] = z2
-            out[c, 4 * blk + 3] = z3
+            row[4 * blk], ok0 = ziggurat_fast(o0)
+            row[4 * blk + 1], ok1 = ziggurat_fast(o1)
+            row[4 * blk + 2], ok2 = ziggurat_fast(o2)
+            row[4 * blk + 3], ok3 = ziggurat_fast(o3)
+            if not (ok0 and ok1 and ok2 and ok3):
+                normals_of_block(row, 4 * blk, 4, o0, o1, o2, o3, k0, k1, step, stream, c, 4 * blk)
 
 
 @njit(parallel=True, cache=True)
@@ -90,18 +151,10 @@ def fill_blocks(out, ctr, k0, k1):
 
 @njit(parallel=True, cache=True)
 def fill_flat_normals(out, k0, k1, step, stream):
-    """``out[k]`` = lane ``k % 4`` of the Box-Muller block of counter (0, k // 4, stream|step)."""
+    """``out[k]`` = normal number ``k % 4`` of index ``k // 4`` (``Backend.normals``: cells ``k // 4``)."""
     n = out.shape[0]
     c2 = stream_word(stream, step)
     c3 = step & MASK32
     for blk in prange((n + 3) // 4):
         o0, o1, o2, o3 = philox4x32_10(np.uint64(0), np.uint64(blk), c2, c3, k0, k1)
-        z0, z1, z2, z3 = normal4(o0, o1, o2, o3)
-        base = 4 * blk
-        out[base] = z0
-        if base + 1 < n:
-            out[base + 1] = z1
-        if base + 2 < n:
-            out[base + 2] = z2
-        if base + 3 < n:
-            out[base + 3] = z3
+        normals_of_block(out, 4 * blk, n - 4 * blk, o0, o1, o2, o3, k0, k1, step, stream, blk, 0)

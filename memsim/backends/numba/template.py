@@ -2,10 +2,12 @@
 
 The text between the markers is pasted, after the device's ``mean_step`` formula, into a module
 generated per device model. Placeholders: ``__LOAD_PARAMS__`` (reads of the per-cell parameter
-array into local names) and ``__STEP_ARGS__`` (the formula's per-cell arguments).
+array into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer ``P``) and
+``__STEP_ARGS__`` (the formula's per-cell arguments).
 """
 
 KERNEL_SOURCE = '''
+GROUP = 16  # cells whose pulse trains run in lock step (the compilers vectorise this width)
 STREAM_ROUNDING = np.uint64(1)
 STREAM_C2C = np.uint64(2)
 STREAM_COINCIDENCE = np.uint64(7)
@@ -43,20 +45,18 @@ __LOAD_PARAMS__
     c2 = stream_word(STREAM_C2C, step)
     c3 = step & MASK32
     noisy = sigma > 0.0
-    z0 = 0.0
-    z1 = 0.0
+    o0 = np.uint64(0)
+    o1 = np.uint64(0)
     o2 = np.uint64(0)
     o3 = np.uint64(0)
     for p in range(n):
         q = mean_step(wv, up, __STEP_ARGS__) * scale
         if noisy and c2c != 2:
             lane = p & 3
-            if lane == 0:  # a new Philox block; its second normal pair only if a third pulse comes
+            if lane == 0:  # a new Philox block: the start words of four normal numbers
                 o0, o1, o2, o3 = philox4x32_10(np.uint64(p >> 2), cell, c2, c3, k0, k1)
-                z0, z1 = normal2(o0, o1)
-            elif lane == 2:
-                z0, z1 = normal2(o2, o3)
-            z = z0 if (lane & 1) == 0 else z1
+            o = o0 if lane == 0 else (o1 if lane == 1 else (o2 if lane == 2 else o3))
+            z = normal(o, k0, k1, step, STREAM_C2C, cell, p)
             s = sigma * step_spread(wv, up, __STEP_ARGS__)
             if c2c == 0:
                 step_w = q * (1.0 + s * z)
@@ -67,11 +67,17 @@ __LOAD_PARAMS__
             wv = wv + q if up else wv - q
         wv = min(max(wv, w_min), w_max)
     if noisy and c2c == 2:
-        o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, c2, c3, k0, k1)
-        z0, z1 = normal2(o0, o1)
-        wv = wv + sigma * (w_max - w_min) * math.sqrt(n) * z0
-        wv = min(max(wv, w_min), w_max)
+        wv = event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max)
     return wv
+
+
+@njit(cache=True, inline="always")
+def event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max):
+    """c2c mode "event": one normal per event, sigma (w_max - w_min) sqrt(n) z, then the bounds."""
+    o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, stream_word(STREAM_C2C, step), step & MASK32, k0, k1)
+    z = normal(o0, k0, k1, step, STREAM_C2C, cell, 0)
+    wv = wv + sigma * (w_max - w_min) * math.sqrt(n) * z
+    return min(max(wv, w_min), w_max)
 
 
 @njit(cache=True, inline="always")
@@ -159,26 +165,167 @@ def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, X
             fill_bits(DW[b], j, min(a_d * abs(d[b, j]), 1.0), bl, cols + j, step, k0, k1)
 
 
+@njit(cache=True, inline="always")
+def coincidence_counts(XW, DW, b, j, counts):
+    """counts[i] = popcount(x bits of line i & d bits of row j) for one sample; returns the largest."""
+    nw = XW.shape[2]
+    top = np.int64(0)
+    for i in range(XW.shape[1]):
+        n = np.int64(0)
+        for k in range(nw):
+            n += popcount64(XW[b, i, k] & DW[b, j, k])
+        counts[i] = n
+        top = max(top, n)
+    return top
+
+
+@njit(cache=True, inline="always")
+def sort_by_count(counts, top, hist, order):
+    """Indices of the cells with a pulse, ordered by pulse count (a counting sort); returns how many."""
+    for n in range(top + 2):
+        hist[n] = 0
+    for i in range(counts.shape[0]):
+        hist[counts[i]] += 1
+    pos = np.int64(0)
+    for n in range(1, top + 1):  # cells with no pulse are left out
+        h = hist[n]
+        hist[n] = pos
+        pos += h
+    for i in range(counts.shape[0]):
+        n = counts[i]
+        if n > 0:
+            order[hist[n]] = i
+            hist[n] += 1
+    return pos
+
+
+@njit(cache=True, inline="always")
+def group_normals(Z, O, CELL, NL, n_max, step, k0, k1):
+    """Z[p, l] = normal number p (< NL[l]) of cell CELL[l], c2c stream. Three passes, the first two
+    vectorisable over the lanes: Philox start words, the ziggurat's fast path, then the slow path
+    for the few rejected words (O keeps the words; a rejected one is marked by Z = NaN)."""
+    c2 = stream_word(STREAM_C2C, step)
+    c3 = step & MASK32
+    for blk in range((n_max + 3) >> 2):
+        for l in range(GROUP):
+            o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), CELL[l], c2, c3, k0, k1)
+            O[4 * blk, l] = o0
+            O[4 * blk + 1, l] = o1
+            O[4 * blk + 2, l] = o2
+            O[4 * blk + 3, l] = o3
+    n_rejected = 0
+    for p in range(n_max):
+        for l in range(GROUP):
+            z, ok = ziggurat_fast(O[p, l])
+            Z[p, l] = z if ok else np.nan
+            n_rejected += 0 if ok else 1
+    if n_rejected > 0:
+        for p in range(n_max):
+            for l in range(GROUP):
+                if p < NL[l] and math.isnan(Z[p, l]):
+                    Z[p, l] = ziggurat_slow(O[p, l], k0, k1, step, STREAM_C2C, CELL[l], p)
+
+
+@njit(cache=True, inline="always")
+def group_pulses(W, UP, NL, P, Z, n_max, mode, sigma):
+    """Pulse trains of GROUP cells in lock step (independent chains, so the CPU overlaps them):
+    pulse p of lane l is applied while p < NL[l]; per cell the arithmetic of apply_pulses."""
+    for p in range(n_max):
+        for l in range(GROUP):
+__LOAD_LANE_PARAMS__
+            wv = W[l]
+            up = UP[l]
+            scale = 1.0 + up_down if up else 1.0 - up_down
+            q = mean_step(wv, up, __STEP_ARGS__) * scale
+            if mode == 0:
+                s = sigma * step_spread(wv, up, __STEP_ARGS__)
+                step_w = q * (1.0 + s * Z[p, l])
+                wn = wv + step_w if up else wv - step_w
+            elif mode == 1:
+                s = sigma * step_spread(wv, up, __STEP_ARGS__)
+                wn = (wv + q if up else wv - q) + dw_min * s * Z[p, l]
+            else:
+                wn = wv + q if up else wv - q
+            wn = min(max(wn, w_min), w_max)
+            W[l] = wn if p < NL[l] else wv
+
+
 @njit(parallel=True, cache=True)
 def update_coincidence(w, pc, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up, n_down, s_abs, s_absw, s_w):
-    """Per-sample coincidence updates: n = popcount(x bits & d bits) pulses, up where -d x > 0."""
+    """Per-sample coincidence updates: n = popcount(x bits & d bits) pulses, up where -d x > 0.
+
+    Per row and sample: the counts of every cell (AND + popcount), the window sums and pulse
+    counts, then the cells with pulses sorted by count and run GROUP at a time in lock step with
+    their normals drawn beforehand. Each cell sees exactly the arithmetic of apply_pulses.
+    """
     rows, cols = w.shape
     nw = XW.shape[2]
+    n_params = pc.shape[0]
+    noisy = sigma > 0.0
+    mode = 2 if not noisy or c2c == 2 else c2c
     for j in prange(rows):
+        counts = np.empty(cols, np.int64)
+        order = np.empty(cols, np.int64)
+        hist = np.empty(64 * nw + 2, np.int64)
+        Z = np.zeros((64 * nw + 4, GROUP))
+        O = np.zeros((64 * nw + 4, GROUP), np.uint64)
+        W = np.zeros(GROUP)
+        P = np.zeros((n_params, GROUP))
+        UP = np.zeros(GROUP, np.bool_)
+        NL = np.zeros(GROUP, np.int64)
+        CELL = np.zeros(GROUP, np.uint64)
+        I = np.zeros(GROUP, np.int64)
         for b in range(x.shape[0]):
             step = step0 + np.uint64(b)
             dj = d[b, j]
-            for i in range(cols):
-                n = np.int64(0)
-                for k in range(nw):
-                    n += popcount64(XW[b, i, k] & DW[b, j, k])
-                if n == 0 and not record:
-                    continue  # the common case of sparse updates: an AND and a popcount
-                g = dj * x[b, i]
-                up = g < 0.0
-                wv = np.float64(w[j, i])
-                wn = apply_pulses(wv, n, up, pc, j, i, np.uint64(j * cols + i), step, k0, k1, c2c, sigma)
-                finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w)
+            top = coincidence_counts(XW, DW, b, j, counts)
+            if record:
+                for i in range(cols):
+                    g = dj * x[b, i]
+                    s_abs[j, i] += abs(g)
+                    s_absw[j, i] += abs(g) * np.float64(w[j, i])
+            if top <= 4:  # every train fits one Philox block: keep the cells in index order
+                m = np.int64(0)
+                for i in range(cols):
+                    order[m] = i
+                    m += 1 if counts[i] > 0 else 0
+            else:
+                m = sort_by_count(counts, top, hist, order)
+            for g0 in range(0, m, GROUP):
+                lanes = min(GROUP, m - g0)
+                for l in range(GROUP):
+                    I[l] = order[g0 + min(l, lanes - 1)]  # spare lanes repeat the last cell, with no pulses
+                for l in range(GROUP):
+                    W[l] = np.float64(w[j, I[l]])
+                for l in range(GROUP):
+                    UP[l] = dj * x[b, I[l]] < 0.0
+                for l in range(GROUP):
+                    CELL[l] = np.uint64(j * cols + I[l])
+                for k in range(n_params):
+                    for l in range(GROUP):
+                        P[k, l] = pc[k, j, I[l]]
+                n_max = np.int64(0)
+                for l in range(GROUP):
+                    n = counts[I[l]] if l < lanes else 0
+                    NL[l] = n if P[n_params - 1, l] == 0.0 else 0  # a stuck cell counts its pulses, does not move
+                    n_max = max(n_max, NL[l])
+                    if l < lanes:
+                        if UP[l]:
+                            n_up[j, I[l]] += n
+                        else:
+                            n_down[j, I[l]] += n
+                if n_max > 0:
+                    if mode != 2:
+                        group_normals(Z, O, CELL, NL, n_max, step, k0, k1)
+                    group_pulses(W, UP, NL, P, Z, n_max, mode, sigma)
+                for l in range(lanes):
+                    wv = W[l]
+                    if noisy and c2c == 2 and NL[l] > 0:
+                        wv = event_noise(wv, NL[l], CELL[l], step, k0, k1, sigma, P[1, l], P[2, l])
+                    w[j, I[l]] = wv
+            if record:
+                for i in range(cols):
+                    s_w[j, i] += np.float64(w[j, i])
 
 
 @njit(parallel=True, cache=True)
