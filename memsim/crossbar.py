@@ -76,6 +76,7 @@ class Tile:
         self.recorded_events = 0
         params = device.sample_cell_parameters(self.rows, self.cols, self.seed)
         self._cell_params = self.backend.asarray(params, dtype=np.float64)
+        self._uniform_params = bool(np.all(params == params[:, :1, :1]))  # no d2d spread, no faults
         names = device.all_cell_parameters
         self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]
         self._stuck = params[names.index("stuck")] != 0.0
@@ -204,7 +205,7 @@ class Tile:
                           "streams program rank-1 outer products only)", accumulate)
         common = dict(device=self.device, rule=self.update_rule, weights=self._weights,
                       cell_params=self._cell_params, lr=lr, step=self.step, seed=self.seed,
-                      record=self.recording, stats=self._stats)
+                      record=self.recording, stats=self._stats, uniform_params=self._uniform_params)
         if accumulate:
             grad = sequential_outer_sum(db, xb)  # summed in sample order: reproducible everywhere
             self.backend.pulse_update_dense(grad=self.backend.asarray(grad, dtype=np.float64), **common)

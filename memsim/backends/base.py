@@ -104,12 +104,16 @@ class Backend:
         return self.asarray(rng.normals(seed, step, stream, k // 4, k % 4).reshape(shape), dtype=np.float64)
 
     # ---------------------------------------------------------------- updates
-    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats,
+                     uniform_params=False):
         """Apply the batch (x: (batch, cols), d: (batch, rows), float64) as sequential per-sample
-        programming events numbered ``step, step+1, ...``; update ``weights`` and ``stats`` in place."""
+        programming events numbered ``step, step+1, ...``; update ``weights`` and ``stats`` in place.
+        ``uniform_params`` promises that every cell has the parameters of cell (0, 0) (no d2d, no
+        faults): a kernel may then read them once instead of per cell."""
         raise NotImplementedError
 
-    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
+                           uniform_params=False):
         """One programming event per cell requesting ``-lr * grad`` (grad: (rows, cols), float64)."""
         raise NotImplementedError
 

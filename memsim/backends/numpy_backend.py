@@ -21,7 +21,8 @@ class NumpyBackend(Backend):
 
     name = "numpy"
 
-    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats,
+                     uniform_params=False):
         self.last_bl = np.zeros(x.shape[0], dtype=np.int64)
         for b in range(x.shape[0]):
             grad = np.outer(d[b], x[b])
@@ -31,7 +32,8 @@ class NumpyBackend(Backend):
                 n, up = self._pulse_counts(rule, device, grad, lr, step + b, seed)
             self._event(device, weights, cell_params, grad, n, up, step + b, seed, record, stats)
 
-    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
+                           uniform_params=False):
         n, up = self._pulse_counts(rule, device, grad, lr, step, seed)
         self._event(device, weights, cell_params, grad, n, up, step, seed, record, stats)
 

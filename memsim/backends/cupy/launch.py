@@ -98,7 +98,8 @@ class CudaKernelBackend(Backend):
             raise ValueError(f"update rule {rule.kind!r} is not supported by the CUDA kernels")
 
     # ---------------------------------------------------------------- operations
-    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats,
+                     uniform_params=False):
         self._check_rule(rule)
         if rule.kind == "pulse_coincidence":
             return self._pulse_coincidence(device, rule, weights, cell_params, x, d, lr, step, seed, record, stats)
@@ -135,7 +136,8 @@ class CudaKernelBackend(Backend):
                           record=int(bool(record)), **self._stats(stats)))
         self.last_bl = self.to_numpy(bl_used)
 
-    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
+                           uniform_params=False):
         self._check_rule(rule, dense=True)
         rows, cols = weights.shape
         args = dict(w=weights, pc=cell_params, grad=self.asarray(grad, dtype=np.float64), rows=rows, cols=cols,

@@ -34,7 +34,8 @@ class NumbaBackend(Backend):
         return (np.uint64(k0), np.uint64(k1), np.int64(rule.code), np.int64(rule.max_pulses),
                 np.int64(device.c2c_code), np.float64(device.dw_min_std), np.float64(device.dw_min))
 
-    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
+    def pulse_update(self, *, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats,
+                     uniform_params=False):
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
         module = kernel_module(device)
         if rule.kind == "pulse_coincidence":
@@ -45,7 +46,7 @@ class NumbaBackend(Backend):
             work = nb * rows * cols
             _pick(module, "coincidence_bits", work)(x, d, np.float64(lr), dw, np.int64(rule.desired_bl), rule.update_management,
                                     rule.update_bl_management, np.uint64(step), k0, k1, XW, DW, self.last_bl)
-            _pick(module, "update_coincidence", work)(weights, cell_params, x, d, XW, DW, np.uint64(step), k0, k1, c2c, sigma,
+            _pick(module, "update_coincidence", work)(weights, cell_params, bool(uniform_params), x, d, XW, DW, np.uint64(step), k0, k1, c2c, sigma,
                                       bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad,
                                       stats.sum_abs_grad_w, stats.sum_w)
             return
@@ -53,7 +54,8 @@ class NumbaBackend(Backend):
             weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
             bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
 
-    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats):
+    def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
+                           uniform_params=False):
         if rule.kind == "pulse_coincidence":
             raise ValueError("the 'pulse_coincidence' rule cannot program a dense (accumulated) gradient")
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
