@@ -8,7 +8,7 @@ Philox numbers. Sections (each a plain string, concatenated by ``codegen.generat
     weight type, constants, stream ids; placeholders ``__KIND__``, ``__WEIGHT_T__``,
     ``__N_PARAMS__``.
 ``PHILOX_SOURCE``
-    Philox4x32-10, the uniform and Box-Muller transforms (:mod:`memsim.rng`).
+    Philox4x32-10, the uniform transform and the ziggurat normals with their tables (:mod:`memsim.rng`).
 ``KERNEL_SOURCE``
     ``ms_pulse_count`` (the update rules), ``ms_apply_pulses`` (n pulses of one cell: the generic
     pulse physics, stuck cells, c2c noise), ``ms_finish_event`` (store, count, record),
@@ -58,7 +58,6 @@ PHILOX_SOURCE = r"""
 #define MS_PHILOX_W0 0x9E3779B9u
 #define MS_PHILOX_W1 0xBB67AE85u
 #define MS_TWO_POW_M32 2.3283064365386963e-10
-#define MS_TWO_PI 6.283185307179586
 
 struct ms_u4 { unsigned int x, y, z, w; };
 
@@ -97,15 +96,84 @@ __device__ __forceinline__ double ms_uniform(unsigned int o)
     return ((double)o + 0.5) * MS_TWO_POW_M32;
 }
 
-/* Box-Muller on one pair of words: two standard normals. */
-__device__ __forceinline__ void ms_normal2(unsigned int oa, unsigned int ob, double* z0, double* z1)
+"""
+
+_NORMAL_SOURCE = r"""
+/* Ziggurat (memsim.rng): fast path on a start word o; *ok = accepted. */
+__device__ __forceinline__ double ms_ziggurat_fast(unsigned int o, bool* ok)
 {
-    const double r = sqrt(-2.0 * log(ms_uniform(oa)));
-    const double t = MS_TWO_PI * ms_uniform(ob);
-    *z0 = r * cos(t);
-    *z1 = r * sin(t);
+    const unsigned int layer = o & 0xFFu;
+    const double u = ((double)(o >> 9) + 0.5) * MS_TWO_POW_M23;
+    const double x = u * ms_zig_x[layer];
+    *ok = x < ms_zig_x[layer + 1];
+    return ((o >> 8) & 1u) ? -x : x;
+}
+
+/* Rejection part of the ziggurat for normal number index of cell (memsim.rng._slow). */
+__device__ __noinline__ double ms_ziggurat_slow(unsigned int o, unsigned int k0, unsigned int k1, unsigned long long step,
+                                                unsigned int stream, unsigned int cell, unsigned int index)
+{
+    unsigned int layer = o & 0xFFu;
+    unsigned int negative = (o >> 8) & 1u;
+    double x = ((double)(o >> 9) + 0.5) * MS_TWO_POW_M23 * ms_zig_x[layer];
+    const unsigned int c2_low = ((stream | MS_ZIG_FALLBACK_BIT) << 24) | (unsigned int)((step >> 32) & 0xFFFFull);
+    const unsigned int c3 = (unsigned int)(step & 0xFFFFFFFFull);
+    for (unsigned int attempt = 0; attempt < MS_ZIG_MAX_ATTEMPTS; ++attempt) {
+        const ms_u4 f = ms_philox4x32_10(index, cell, c2_low | (attempt << 16), c3, k0, k1);
+        if (attempt > 0 && layer != 0) { /* a new start word after a rejected wedge */
+            layer = f.x & 0xFFu;
+            negative = (f.x >> 8) & 1u;
+            x = ((double)(f.x >> 9) + 0.5) * MS_TWO_POW_M23 * ms_zig_x[layer];
+            if (x < ms_zig_x[layer + 1]) {
+                break;
+            }
+        }
+        const double u1 = ms_uniform(f.y);
+        if (layer == 0) {
+            const double t = -log(u1) / MS_ZIG_R;
+            const double y = -log(ms_uniform(f.z));
+            x = MS_ZIG_R + t;
+            if (2.0 * y > t * t) {
+                break;
+            }
+        } else {
+            const double y = ms_zig_f[layer] + u1 * (ms_zig_f[layer + 1] - ms_zig_f[layer]);
+            if (y < exp(-0.5 * x * x)) {
+                break;
+            }
+        }
+    }
+    return negative ? -x : x;
+}
+
+/* Normal number index of cell from its start word o (fast path, else the slow one). */
+__device__ __forceinline__ double ms_normal(unsigned int o, unsigned int k0, unsigned int k1, unsigned long long step,
+                                            unsigned int stream, unsigned int cell, unsigned int index)
+{
+    bool ok;
+    const double z = ms_ziggurat_fast(o, &ok);
+    return ok ? z : ms_ziggurat_slow(o, k0, k1, step, stream, cell, index);
 }
 """
+
+
+def _ziggurat_tables() -> str:
+    """The ziggurat tables of :mod:`memsim.rng` as C arrays (``repr`` round-trips a float64 exactly)."""
+    from memsim import rng
+
+    def table(name, values):
+        return f"__device__ const double {name}[{len(values)}] = {{" + ", ".join(repr(float(v)) for v in values) + "};"
+
+    return "\n".join([
+        "/* ---------------------------------------------------------------- ziggurat tables (memsim.rng) */",
+        f"#define MS_ZIG_R {rng.ZIGGURAT_R!r}",
+        f"#define MS_ZIG_FALLBACK_BIT {rng.FALLBACK_STREAM_BIT}u",
+        f"#define MS_ZIG_MAX_ATTEMPTS {rng.ZIGGURAT_MAX_ATTEMPTS}u",
+        "#define MS_TWO_POW_M23 1.1920928955078125e-07",
+        table("ms_zig_x", rng.ZIGGURAT_X), table("ms_zig_f", rng.ZIGGURAT_F), ""])
+
+
+PHILOX_SOURCE = PHILOX_SOURCE.replace("/* Uniform in (0, 1)", _ziggurat_tables() + "\n/* Uniform in (0, 1)", 1) + _NORMAL_SOURCE
 
 KERNEL_SOURCE = r"""
 /* ---------------------------------------------------------------- one programming event
@@ -157,23 +225,17 @@ __LOAD_PARAMS__
     const unsigned int c2 = ms_stream_word(MS_STREAM_C2C, step);
     const unsigned int c3 = (unsigned int)(step & 0xFFFFFFFFull);
     const bool noisy = sigma > 0.0;
-    double z0 = 0.0;
-    double z1 = 0.0;
-    unsigned int o2 = 0u;
-    unsigned int o3 = 0u;
+    ms_u4 o;
+    o.x = o.y = o.z = o.w = 0u;
     for (long long p = 0; p < n; ++p) {
         const double q = __MEAN_STEP__(wv, up, __STEP_ARGS__) * scale;
         if (noisy && c2c != MS_C2C_NEUROSIM) {
             const int lane = (int)(p & 3);
-            if (lane == 0) { /* a new Philox block; its second normal pair only if a third pulse comes */
-                const ms_u4 o = ms_philox4x32_10((unsigned int)(p >> 2), ucell, c2, c3, k0, k1);
-                ms_normal2(o.x, o.y, &z0, &z1);
-                o2 = o.z;
-                o3 = o.w;
-            } else if (lane == 2) {
-                ms_normal2(o2, o3, &z0, &z1);
+            if (lane == 0) { /* a new Philox block: the start words of four normal numbers */
+                o = ms_philox4x32_10((unsigned int)(p >> 2), ucell, c2, c3, k0, k1);
             }
-            const double z = (lane & 1) == 0 ? z0 : z1;
+            const unsigned int word = lane == 0 ? o.x : (lane == 1 ? o.y : (lane == 2 ? o.z : o.w));
+            const double z = ms_normal(word, k0, k1, step, MS_STREAM_C2C, ucell, (unsigned int)p);
             const double s = sigma * __STEP_SPREAD__(wv, up, __STEP_ARGS__);
             if (c2c == MS_C2C_MULTIPLICATIVE) {
                 const double step_w = q * (1.0 + s * z);
@@ -187,8 +249,8 @@ __LOAD_PARAMS__
         wv = ms_min(ms_max(wv, w_min), w_max);
     }
     if (noisy && c2c == MS_C2C_NEUROSIM) {
-        const ms_u4 o = ms_philox4x32_10(0u, ucell, c2, c3, k0, k1);
-        ms_normal2(o.x, o.y, &z0, &z1);
+        const ms_u4 o0 = ms_philox4x32_10(0u, ucell, c2, c3, k0, k1);
+        const double z0 = ms_normal(o0.x, k0, k1, step, MS_STREAM_C2C, ucell, 0u);
         wv = wv + sigma * (w_max - w_min) * sqrt((double)n) * z0;
         wv = ms_min(ms_max(wv, w_min), w_max);
     }
@@ -472,17 +534,15 @@ extern "C" __global__ void ms_philox_normals(double* __restrict__ out, long long
     const unsigned int c3 = (unsigned int)(step & 0xFFFFFFFFull);
     for (long long blk = 0; blk < n_per / 4; ++blk) {
         const ms_u4 o = ms_philox4x32_10((unsigned int)blk, (unsigned int)c, c2, c3, k0, k1);
-        double z0, z1, z2, z3;
-        ms_normal2(o.x, o.y, &z0, &z1);
-        ms_normal2(o.z, o.w, &z2, &z3);
-        out[c * n_per + 4 * blk] = z0;
-        out[c * n_per + 4 * blk + 1] = z1;
-        out[c * n_per + 4 * blk + 2] = z2;
-        out[c * n_per + 4 * blk + 3] = z3;
+        const unsigned int p = 4u * (unsigned int)blk;
+        out[c * n_per + p] = ms_normal(o.x, k0, k1, step, stream, (unsigned int)c, p);
+        out[c * n_per + p + 1] = ms_normal(o.y, k0, k1, step, stream, (unsigned int)c, p + 1u);
+        out[c * n_per + p + 2] = ms_normal(o.z, k0, k1, step, stream, (unsigned int)c, p + 2u);
+        out[c * n_per + p + 3] = ms_normal(o.w, k0, k1, step, stream, (unsigned int)c, p + 3u);
     }
 }
 
-/* out[k] = lane k % 4 of the Box-Muller block of counter (0, k / 4, stream << 24 | step >> 32, step)
+/* out[k] = normal number k % 4 of index k / 4 (counter (0, k / 4, stream << 24 | step >> 32, step))
    (Backend.normals; numba philox.fill_flat_normals): one thread per block of four. */
 extern "C" __global__ void ms_flat_normals(double* __restrict__ out, long long n, unsigned int k0, unsigned int k1, unsigned long long step, unsigned int stream)
 {
@@ -492,19 +552,17 @@ extern "C" __global__ void ms_flat_normals(double* __restrict__ out, long long n
     }
     const ms_u4 o = ms_philox4x32_10(0u, (unsigned int)blk, ms_stream_word(stream, step),
                                      (unsigned int)(step & 0xFFFFFFFFull), k0, k1);
-    double z0, z1, z2, z3;
-    ms_normal2(o.x, o.y, &z0, &z1);
-    ms_normal2(o.z, o.w, &z2, &z3);
     const long long base = 4 * blk;
-    out[base] = z0;
+    const unsigned int cell = (unsigned int)blk;
+    out[base] = ms_normal(o.x, k0, k1, step, stream, cell, 0u);
     if (base + 1 < n) {
-        out[base + 1] = z1;
+        out[base + 1] = ms_normal(o.y, k0, k1, step, stream, cell, 1u);
     }
     if (base + 2 < n) {
-        out[base + 2] = z2;
+        out[base + 2] = ms_normal(o.z, k0, k1, step, stream, cell, 2u);
     }
     if (base + 3 < n) {
-        out[base + 3] = z3;
+        out[base + 3] = ms_normal(o.w, k0, k1, step, stream, cell, 3u);
     }
 }
 """
