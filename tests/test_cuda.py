@@ -692,7 +692,7 @@ def test_gpu_philox_and_vmms(cupy_backends):
 @pytest.mark.parametrize("kind", sorted(DEVICE_MODELS))
 def test_gpu_update_parity_with_numba(cupy_backends, kind, rule, mode, dtype):
     """Tile.update sequences: pulse counts do not depend on the weights, so they are identical; the weights
-    differ only through CUDA's log/cos/sin in the Box-Muller transform (a few ulp per normal)."""
+    differ only through CUDA's log/exp in the ziggurat's rare slow path (a few ulp per normal)."""
     dev = _device(kind, mode)
 
     def updates(backend):

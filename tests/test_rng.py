@@ -40,7 +40,7 @@ def test_numba_blocks_match_numpy_on_random_counters():
 
 
 def test_numba_normals_match_numpy():
-    """Same bits, same Box-Muller; log/cos/sin may differ by an ulp between NumPy and libm."""
+    """Same bits, same ziggurat; log/exp of its slow path may differ by an ulp between NumPy and libm."""
     from memsim.backends.numba.philox import fill_normals
 
     seed, step = 2 ** 40 + 17, 2 ** 33 + 5

@@ -66,8 +66,8 @@ class CupyBackend(CudaKernelBackend):
     ``train_linear_epochs`` and ``normals`` run the kernels generated from the device formulas
     (:func:`memsim.backends.cupy.codegen.generate_source`), compiled by NVRTC with ``--fmad=false`` and
     cached by source text (one module per device model, or per instance when a model generates its
-    formulas). Results match the Numba backend bit for bit except where CUDA's ``log``/``sin``/``cos``
-    (Box-Muller) or a transcendental in a formula differ from glibc by an ulp.
+    formulas). Results match the Numba backend bit for bit except where CUDA's ``log``/``exp`` (the
+    ziggurat's rare slow path) or a transcendental in a formula differ from glibc by an ulp.
 
     Raises
     ------

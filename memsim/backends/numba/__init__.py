@@ -46,9 +46,10 @@ class NumbaBackend(Backend):
             work = nb * rows * cols
             _pick(module, "coincidence_bits", work)(x, d, np.float64(lr), dw, np.int64(rule.desired_bl), rule.update_management,
                                     rule.update_bl_management, np.uint64(step), k0, k1, XW, DW, self.last_bl)
-            _pick(module, "update_coincidence", work)(weights, cell_params, bool(uniform_params), x, d, XW, DW, np.uint64(step), k0, k1, c2c, sigma,
-                                      bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad,
-                                      stats.sum_abs_grad_w, stats.sum_w)
+            n_chunks = np.int64(4 * threads.get_num_threads())  # row chunks: a few per thread, for balance
+            _pick(module, "update_coincidence", work)(weights, cell_params, bool(uniform_params), n_chunks, x, d, XW, DW,
+                                                      np.uint64(step), k0, k1, c2c, sigma, bool(record), stats.n_up,
+                                                      stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
             return
         _pick(module, "update_rank1", x.shape[0] * weights.size)(
             weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,

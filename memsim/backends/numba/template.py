@@ -166,37 +166,39 @@ def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, X
 
 
 @njit(cache=True, inline="always")
-def coincidence_counts(XW, DW, b, j, counts):
-    """counts[i] = popcount(x bits of line i & d bits of row j) for one sample; returns the largest."""
+def coincidence_counts(XW, DW, b, j, counts, nonzero):
+    """counts[i] = popcount(x bits of line i & d bits of row j) for one sample, and the indices of the
+    cells with a pulse in index order (nonzero[:m]); returns (m, the largest count)."""
     nw = XW.shape[2]
     top = np.int64(0)
+    m = np.int64(0)
     for i in range(XW.shape[1]):
         n = np.int64(0)
         for k in range(nw):
             n += popcount64(XW[b, i, k] & DW[b, j, k])
         counts[i] = n
         top = max(top, n)
-    return top
+        nonzero[m] = i
+        m += 1 if n > 0 else 0
+    return m, top
 
 
 @njit(cache=True, inline="always")
-def sort_by_count(counts, top, hist, order):
-    """Indices of the cells with a pulse, ordered by pulse count (a counting sort); returns how many."""
+def sort_by_count(counts, nonzero, m, top, hist, order):
+    """order[:m] = the cells nonzero[:m] ordered by pulse count (a stable counting sort)."""
     for n in range(top + 2):
         hist[n] = 0
-    for i in range(counts.shape[0]):
-        hist[counts[i]] += 1
+    for k in range(m):
+        hist[counts[nonzero[k]]] += 1
     pos = np.int64(0)
-    for n in range(1, top + 1):  # cells with no pulse are left out
+    for n in range(1, top + 1):
         h = hist[n]
         hist[n] = pos
         pos += h
-    for i in range(counts.shape[0]):
-        n = counts[i]
-        if n > 0:
-            order[hist[n]] = i
-            hist[n] += 1
-    return pos
+    for k in range(m):
+        i = nonzero[k]
+        order[hist[counts[i]]] = i
+        hist[counts[i]] += 1
 
 
 @njit(cache=True, inline="always")
@@ -250,8 +252,8 @@ __LOAD_LANE_PARAMS__
 
 
 @njit(parallel=True, cache=True)
-def update_coincidence(w, pc, uniform_params, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up, n_down, s_abs,
-                       s_absw, s_w):
+def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up, n_down,
+                       s_abs, s_absw, s_w):
     """Per-sample coincidence updates: n = popcount(x bits & d bits) pulses, up where -d x > 0.
 
     Per row and sample: the counts of every cell (AND + popcount), the window sums and pulse
@@ -263,9 +265,11 @@ def update_coincidence(w, pc, uniform_params, x, d, XW, DW, step0, k0, k1, c2c, 
     n_params = pc.shape[0]
     noisy = sigma > 0.0
     mode = 2 if not noisy or c2c == 2 else c2c
-    for j in prange(rows):
+    n_chunks = max(min(rows, n_chunks), 1)  # scratch arrays once per chunk of rows, not per row
+    for chunk in prange(n_chunks):
         counts = np.empty(cols, np.int64)
-        order = np.empty(cols, np.int64)
+        nonzero = np.empty(cols, np.int64)
+        sorted_cells = np.empty(cols, np.int64)
         hist = np.empty(64 * nw + 2, np.int64)
         Z = np.zeros((64 * nw + 4, GROUP))
         O = np.zeros((64 * nw + 4, GROUP), np.uint64)
@@ -277,59 +281,57 @@ def update_coincidence(w, pc, uniform_params, x, d, XW, DW, step0, k0, k1, c2c, 
         I = np.zeros(GROUP, np.int64)
         for k in range(n_params):
             for l in range(GROUP):
-                P[k, l] = pc[k, j, 0]
-        for b in range(x.shape[0]):
-            step = step0 + np.uint64(b)
-            dj = d[b, j]
-            top = coincidence_counts(XW, DW, b, j, counts)
-            if record:
-                for i in range(cols):
-                    g = dj * x[b, i]
-                    s_abs[j, i] += abs(g)
-                    s_absw[j, i] += abs(g) * np.float64(w[j, i])
-            if top <= 4:  # every train fits one Philox block: keep the cells in index order
-                m = np.int64(0)
-                for i in range(cols):
-                    order[m] = i
-                    m += 1 if counts[i] > 0 else 0
-            else:
-                m = sort_by_count(counts, top, hist, order)
-            for g0 in range(0, m, GROUP):
-                lanes = min(GROUP, m - g0)
-                for l in range(GROUP):
-                    I[l] = order[g0 + min(l, lanes - 1)]  # spare lanes repeat the last cell, with no pulses
-                for l in range(GROUP):
-                    W[l] = np.float64(w[j, I[l]])
-                for l in range(GROUP):
-                    UP[l] = dj * x[b, I[l]] < 0.0
-                for l in range(GROUP):
-                    CELL[l] = np.uint64(j * cols + I[l])
-                if not uniform_params:
-                    for k in range(n_params):
-                        for l in range(GROUP):
-                            P[k, l] = pc[k, j, I[l]]
-                n_max = np.int64(0)
-                for l in range(GROUP):
-                    n = counts[I[l]] if l < lanes else 0
-                    NL[l] = n if P[n_params - 1, l] == 0.0 else 0  # a stuck cell counts its pulses, does not move
-                    n_max = max(n_max, NL[l])
-                for l in range(lanes):  # branch-free: the direction is a coin flip
-                    n = counts[I[l]]
-                    n_u = n if UP[l] else 0
-                    n_up[j, I[l]] += n_u
-                    n_down[j, I[l]] += n - n_u
-                if n_max > 0:
-                    if mode != 2:
-                        group_normals(Z, O, CELL, NL, n_max, step, k0, k1)
-                    group_pulses(W, UP, NL, P, Z, n_max, mode, sigma)
-                for l in range(lanes):
-                    wv = W[l]
-                    if noisy and c2c == 2 and NL[l] > 0:
-                        wv = event_noise(wv, NL[l], CELL[l], step, k0, k1, sigma, P[1, l], P[2, l])
-                    w[j, I[l]] = wv
-            if record:
-                for i in range(cols):
-                    s_w[j, i] += np.float64(w[j, i])
+                P[k, l] = pc[k, 0, 0]
+        for j in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
+            for b in range(x.shape[0]):
+                step = step0 + np.uint64(b)
+                dj = d[b, j]
+                m, top = coincidence_counts(XW, DW, b, j, counts, nonzero)
+                if record:
+                    for i in range(cols):
+                        g = dj * x[b, i]
+                        s_abs[j, i] += abs(g)
+                        s_absw[j, i] += abs(g) * np.float64(w[j, i])
+                order = nonzero
+                if top > 4:  # trains longer than one Philox block: neighbours of similar length
+                    sort_by_count(counts, nonzero, m, top, hist, sorted_cells)
+                    order = sorted_cells
+                for g0 in range(0, m, GROUP):
+                    lanes = min(GROUP, m - g0)
+                    for l in range(GROUP):
+                        I[l] = order[g0 + min(l, lanes - 1)]  # spare lanes repeat the last cell, with no pulses
+                    for l in range(GROUP):
+                        W[l] = np.float64(w[j, I[l]])
+                    for l in range(GROUP):
+                        UP[l] = dj * x[b, I[l]] < 0.0
+                    for l in range(GROUP):
+                        CELL[l] = np.uint64(j * cols + I[l])
+                    if not uniform_params:
+                        for k in range(n_params):
+                            for l in range(GROUP):
+                                P[k, l] = pc[k, j, I[l]]
+                    n_max = np.int64(0)
+                    for l in range(GROUP):
+                        n = counts[I[l]] if l < lanes else 0
+                        NL[l] = n if P[n_params - 1, l] == 0.0 else 0  # a stuck cell counts its pulses, does not move
+                        n_max = max(n_max, NL[l])
+                    for l in range(lanes):  # branch-free: the direction is a coin flip
+                        n = counts[I[l]]
+                        n_u = n if UP[l] else 0
+                        n_up[j, I[l]] += n_u
+                        n_down[j, I[l]] += n - n_u
+                    if n_max > 0:
+                        if mode != 2:
+                            group_normals(Z, O, CELL, NL, n_max, step, k0, k1)
+                        group_pulses(W, UP, NL, P, Z, n_max, mode, sigma)
+                    for l in range(lanes):
+                        wv = W[l]
+                        if noisy and c2c == 2 and NL[l] > 0:
+                            wv = event_noise(wv, NL[l], CELL[l], step, k0, k1, sigma, P[1, l], P[2, l])
+                        w[j, I[l]] = wv
+                if record:
+                    for i in range(cols):
+                        s_w[j, i] += np.float64(w[j, i])
 
 
 @njit(parallel=True, cache=True)
