@@ -43,10 +43,40 @@ def test_numpy_numba_parity(kind, rule, mode, dtype):
     np.testing.assert_array_equal(s_nb["pulses_up"], s_ref["pulses_up"])
     np.testing.assert_array_equal(s_nb["pulses_down"], s_ref["pulses_down"])
     assert s_ref["pulses_up"].sum() > 0 and s_ref["pulses_down"].sum() > 0
-    # Identical float64 update arithmetic; only log/cos/sin of the normal transform may differ by an
+    # Identical float64 update arithmetic; only log/exp of the ziggurat's slow path may differ by an
     # ulp between NumPy and libm, which moves a weight by ~1e-16 * sigma * step.
     np.testing.assert_allclose(w_nb, w_ref, rtol=0, atol=1e-13)
     assert w_nb.dtype == np.dtype(dtype)
+    for key in ("sum_abs_grad", "sum_abs_grad_w", "sum_w"):
+        np.testing.assert_allclose(s_nb[key], s_ref[key], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("lr", [0.003, 0.1], ids=["short-trains", "sorted-trains"])
+@pytest.mark.parametrize("spread", [False, True], ids=["uniform-cells", "d2d-and-faults"])
+def test_grouped_coincidence_kernel_on_a_wide_tile(lr, spread, monkeypatch):
+    """The lock-step kernel with several groups of 32 per row, a partial last group, both orderings
+    (index order while every train is <= 4 pulses, sorted by count otherwise), with and without
+    per-cell parameters, parallel over rows: the NumPy reference's pulses and weights."""
+    import memsim.backends.numba as nb
+    from memsim.devices import SoftBounds
+
+    monkeypatch.setattr(nb, "SERIAL_BELOW", 0)
+    extra = dict(w_max_dtod=0.2, dw_min_dtod=0.1, stuck_prob=0.05) if spread else {}
+    dev = SoftBounds(dw_min=0.001, dw_min_std=0.3, up_down=0.1, **extra)
+    out = []
+    for backend in ("numpy", "numba"):
+        t = Tile(3, 75, dev, update=PulseCoincidence(desired_bl=31), backend=backend, seed=8)
+        assert t._uniform_params is not spread
+        g = np.random.default_rng(2)
+        t.start_recording()
+        for _ in range(2):
+            t.update(g.uniform(-1, 1, (2, 75)), g.uniform(-1, 1, (2, 3)), lr=lr)
+        out.append((t.weights, t.statistics(), t.backend.last_bl))
+    (w_ref, s_ref, bl_ref), (w_nb, s_nb, bl_nb) = out
+    assert (bl_ref.max() <= 4) == (lr == 0.003) and s_ref["pulses_up"].max() > (0 if lr == 0.003 else 4)
+    np.testing.assert_array_equal(s_nb["pulses_up"], s_ref["pulses_up"])
+    np.testing.assert_array_equal(s_nb["pulses_down"], s_ref["pulses_down"])
+    np.testing.assert_allclose(w_nb, w_ref, rtol=0, atol=1e-13)
     for key in ("sum_abs_grad", "sum_abs_grad_w", "sum_w"):
         np.testing.assert_allclose(s_nb[key], s_ref[key], rtol=0, atol=1e-12)
 

@@ -38,8 +38,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from memsim.backends.numba.philox import (MASK32, normal, normals_of_block, philox4x32_10, stream_word, uniform,
-                                          ziggurat_fast, ziggurat_slow)
+from memsim.backends.numba.philox import (MASK32, normal, philox4x32_10, stream_word, uniform, ziggurat_fast,
+                                          ziggurat_slow)
 
 # philox source hash: {philox_hash}
 
