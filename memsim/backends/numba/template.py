@@ -166,20 +166,38 @@ def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, X
 
 
 @njit(cache=True, inline="always")
-def coincidence_counts(XW, DW, b, j, counts, nonzero):
-    """counts[i] = popcount(x bits of line i & d bits of row j) for one sample, and the indices of the
-    cells with a pulse in index order (nonzero[:m]); returns (m, the largest count)."""
+def coincidence_counts(XW, DW, x, dj, b, j, counts, nonzero, n_up, n_down):
+    """counts[i] = popcount(x bits of line i & d bits of row j) for one sample, added to the pulse
+    counts of row j (up where -d x > 0), and the indices of the cells with a pulse in index order
+    (nonzero[:m]); returns (m, the largest count). Separate loops so that the first two vectorise."""
     nw = XW.shape[2]
+    cols = XW.shape[1]
+    any_bit = np.uint64(0)
+    for k in range(nw):
+        any_bit |= DW[b, j, k]
+    if any_bit == 0:  # no pulse in this row (frequent in the sparse regime)
+        return np.int64(0), np.int64(0)
+    if nw == 1:
+        dw = DW[b, j, 0]
+        for i in range(cols):
+            counts[i] = popcount64(XW[b, i, 0] & dw)
+    else:
+        for i in range(cols):
+            n = np.int64(0)
+            for k in range(nw):
+                n += popcount64(XW[b, i, k] & DW[b, j, k])
+            counts[i] = n
     top = np.int64(0)
-    m = np.int64(0)
-    for i in range(XW.shape[1]):
-        n = np.int64(0)
-        for k in range(nw):
-            n += popcount64(XW[b, i, k] & DW[b, j, k])
-        counts[i] = n
+    for i in range(cols):
+        n = counts[i]
+        n_u = n if dj * x[b, i] < 0.0 else 0
+        n_up[j, i] += n_u
+        n_down[j, i] += n - n_u
         top = max(top, n)
+    m = np.int64(0)
+    for i in range(cols):
         nonzero[m] = i
-        m += 1 if n > 0 else 0
+        m += 1 if counts[i] > 0 else 0
     return m, top
 
 
@@ -205,7 +223,7 @@ def sort_by_count(counts, nonzero, m, top, hist, order):
 def group_normals(Z, O, CELL, NL, n_max, step, k0, k1):
     """Z[p, l] = normal number p (< NL[l]) of cell CELL[l], c2c stream. Three passes, the first two
     vectorisable over the lanes: Philox start words, the ziggurat's fast path, then the slow path
-    for the few rejected words (O keeps the words; a rejected one is marked by Z = NaN)."""
+    for the few rejected words that a lane needs (O keeps the words; a bit mask marks them)."""
     c2 = stream_word(STREAM_C2C, step)
     c3 = step & MASK32
     for blk in range((n_max + 3) >> 2):
@@ -216,15 +234,16 @@ def group_normals(Z, O, CELL, NL, n_max, step, k0, k1):
             O[4 * blk + 2, l] = o2
             O[4 * blk + 3, l] = o3
     for p in range(n_max):
-        n_rejected = 0
+        rejected = np.uint64(0)  # bit l: lane l needs this normal and its word was rejected
         for l in range(GROUP):
             z, ok = ziggurat_fast(O[p, l])
-            Z[p, l] = z if ok else np.nan
-            n_rejected += 0 if ok else 1
-        if n_rejected > 0:  # rare (about 1.5 % of words): the slow path, lane by lane
-            for l in range(GROUP):
-                if p < NL[l] and math.isnan(Z[p, l]):
-                    Z[p, l] = ziggurat_slow(O[p, l], k0, k1, step, STREAM_C2C, CELL[l], p)
+            Z[p, l] = z
+            rejected |= np.uint64(0 if ok or p >= NL[l] else 1) << np.uint64(l)
+        while rejected != 0:  # rare (about 1.5 % of words): the slow path for each set bit
+            lowest = rejected & (~rejected + np.uint64(1))
+            l = popcount64(lowest - np.uint64(1))
+            rejected ^= lowest
+            Z[p, l] = ziggurat_slow(O[p, l], k0, k1, step, STREAM_C2C, CELL[l], p)
 
 
 @njit(cache=True, inline="always")
@@ -286,7 +305,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
             for b in range(x.shape[0]):
                 step = step0 + np.uint64(b)
                 dj = d[b, j]
-                m, top = coincidence_counts(XW, DW, b, j, counts, nonzero)
+                m, top = coincidence_counts(XW, DW, x, dj, b, j, counts, nonzero, n_up, n_down)
                 if record:
                     for i in range(cols):
                         g = dj * x[b, i]
@@ -315,11 +334,6 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                         n = counts[I[l]] if l < lanes else 0
                         NL[l] = n if P[n_params - 1, l] == 0.0 else 0  # a stuck cell counts its pulses, does not move
                         n_max = max(n_max, NL[l])
-                    for l in range(lanes):  # branch-free: the direction is a coin flip
-                        n = counts[I[l]]
-                        n_u = n if UP[l] else 0
-                        n_up[j, I[l]] += n_u
-                        n_down[j, I[l]] += n - n_u
                     if n_max > 0:
                         if mode != 2:
                             group_normals(Z, O, CELL, NL, n_max, step, k0, k1)
