@@ -220,6 +220,35 @@ def sort_by_count(counts, nonzero, m, top, hist, order):
 
 
 @njit(cache=True, inline="always")
+def gather_cells(w, x, pc, uniform_params, dj, b, j, counts, order, m, W, UP, NL, CELL, P):
+    """The cells order[:m] of row j packed into lane arrays (index k < m), padded with GROUP idle
+    lanes: weight, direction (up where -d x > 0), flat cell index, pulse count (0 for a stuck
+    cell: it counts its pulses but does not move) and, unless uniform, the cell parameters."""
+    cols = w.shape[1]
+    n_params = pc.shape[0]
+    for k in range(m):
+        i = order[k]
+        W[k] = np.float64(w[j, i])
+        UP[k] = dj * x[b, i] < 0.0
+        CELL[k] = np.uint64(j * cols + i)
+        NL[k] = counts[i]
+    if not uniform_params:
+        for q in range(n_params):
+            for k in range(m):
+                P[q, k] = pc[q, j, order[k]]
+        for k in range(m):
+            NL[k] = NL[k] if P[n_params - 1, k] == 0.0 else 0
+    elif P[n_params - 1, 0] != 0.0:
+        for k in range(m):
+            NL[k] = 0
+    for k in range(m, m + GROUP):
+        W[k] = 0.0
+        UP[k] = False
+        CELL[k] = np.uint64(0)
+        NL[k] = 0
+
+
+@njit(cache=True, inline="always")
 def group_normals(Z, O, CELL, NL, n_max, step, k0, k1):
     """Z[p, l] = normal number p (< NL[l]) of cell CELL[l], c2c stream. Three passes, the first two
     vectorisable over the lanes: Philox start words, the ziggurat's fast path, then the slow path
@@ -275,9 +304,10 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                        s_abs, s_absw, s_w):
     """Per-sample coincidence updates: n = popcount(x bits & d bits) pulses, up where -d x > 0.
 
-    Per row and sample: the counts of every cell (AND + popcount), the window sums and pulse
-    counts, then the cells with pulses sorted by count and run GROUP at a time in lock step with
-    their normals drawn beforehand. Each cell sees exactly the arithmetic of apply_pulses.
+    Per row and sample: the counts of every cell (AND + popcount), the pulse counts and window
+    sums, then the cells with pulses (sorted by count when trains are long) packed into lane
+    arrays and run GROUP at a time in lock step with their normals drawn beforehand, and the new
+    weights stored back. Each cell sees exactly the arithmetic of apply_pulses.
     """
     rows, cols = w.shape
     nw = XW.shape[2]
@@ -292,15 +322,14 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
         hist = np.empty(64 * nw + 2, np.int64)
         Z = np.zeros((64 * nw + 4, GROUP))
         O = np.zeros((64 * nw + 4, GROUP), np.uint64)
-        W = np.zeros(GROUP)
-        P = np.zeros((n_params, GROUP))
-        UP = np.zeros(GROUP, np.bool_)
-        NL = np.zeros(GROUP, np.int64)
-        CELL = np.zeros(GROUP, np.uint64)
-        I = np.zeros(GROUP, np.int64)
-        for k in range(n_params):
-            for l in range(GROUP):
-                P[k, l] = pc[k, 0, 0]
+        W = np.zeros(cols + GROUP)
+        UP = np.zeros(cols + GROUP, np.bool_)
+        NL = np.zeros(cols + GROUP, np.int64)
+        CELL = np.zeros(cols + GROUP, np.uint64)
+        P = np.zeros((n_params, GROUP if uniform_params else cols + GROUP))
+        for q in range(n_params):
+            for l in range(P.shape[1]):
+                P[q, l] = pc[q, 0, 0]
         for j in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
             for b in range(x.shape[0]):
                 step = step0 + np.uint64(b)
@@ -315,34 +344,26 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                 if top > 4:  # trains longer than one Philox block: neighbours of similar length
                     sort_by_count(counts, nonzero, m, top, hist, sorted_cells)
                     order = sorted_cells
+                gather_cells(w, x, pc, uniform_params, dj, b, j, counts, order, m, W, UP, NL, CELL, P)
                 for g0 in range(0, m, GROUP):
-                    lanes = min(GROUP, m - g0)
-                    for l in range(GROUP):
-                        I[l] = order[g0 + min(l, lanes - 1)]  # spare lanes repeat the last cell, with no pulses
-                    for l in range(GROUP):
-                        W[l] = np.float64(w[j, I[l]])
-                    for l in range(GROUP):
-                        UP[l] = dj * x[b, I[l]] < 0.0
-                    for l in range(GROUP):
-                        CELL[l] = np.uint64(j * cols + I[l])
-                    if not uniform_params:
-                        for k in range(n_params):
-                            for l in range(GROUP):
-                                P[k, l] = pc[k, j, I[l]]
                     n_max = np.int64(0)
                     for l in range(GROUP):
-                        n = counts[I[l]] if l < lanes else 0
-                        NL[l] = n if P[n_params - 1, l] == 0.0 else 0  # a stuck cell counts its pulses, does not move
-                        n_max = max(n_max, NL[l])
+                        n_max = max(n_max, NL[g0 + l])
                     if n_max > 0:
+                        lanes = slice(g0, g0 + GROUP)
                         if mode != 2:
-                            group_normals(Z, O, CELL, NL, n_max, step, k0, k1)
-                        group_pulses(W, UP, NL, P, Z, n_max, mode, sigma)
-                    for l in range(lanes):
-                        wv = W[l]
-                        if noisy and c2c == 2 and NL[l] > 0:
-                            wv = event_noise(wv, NL[l], CELL[l], step, k0, k1, sigma, P[1, l], P[2, l])
-                        w[j, I[l]] = wv
+                            group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
+                        if uniform_params:
+                            group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, mode, sigma)
+                        else:
+                            group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, mode, sigma)
+                if noisy and c2c == 2:
+                    for k in range(m):
+                        if NL[k] > 0:
+                            W[k] = event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
+                                               P[1, 0 if uniform_params else k], P[2, 0 if uniform_params else k])
+                for k in range(m):
+                    w[j, order[k]] = W[k]
                 if record:
                     for i in range(cols):
                         s_w[j, i] += np.float64(w[j, i])
