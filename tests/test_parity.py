@@ -54,7 +54,7 @@ def test_numpy_numba_parity(kind, rule, mode, dtype):
 @pytest.mark.parametrize("lr", [0.003, 0.1], ids=["short-trains", "sorted-trains"])
 @pytest.mark.parametrize("spread", [False, True], ids=["uniform-cells", "d2d-and-faults"])
 def test_grouped_coincidence_kernel_on_a_wide_tile(lr, spread, monkeypatch):
-    """The lock-step kernel with several groups of 32 per row, a partial last group, both orderings
+    """The lock-step kernel with several groups of 64 per row, a partial last group, both orderings
     (index order while every train is <= 4 pulses, sorted by count otherwise), with and without
     per-cell parameters, parallel over rows: the NumPy reference's pulses and weights."""
     import memsim.backends.numba as nb
@@ -65,12 +65,12 @@ def test_grouped_coincidence_kernel_on_a_wide_tile(lr, spread, monkeypatch):
     dev = SoftBounds(dw_min=0.001, dw_min_std=0.3, up_down=0.1, **extra)
     out = []
     for backend in ("numpy", "numba"):
-        t = Tile(3, 75, dev, update=PulseCoincidence(desired_bl=31), backend=backend, seed=8)
+        t = Tile(3, 200, dev, update=PulseCoincidence(desired_bl=31), backend=backend, seed=8)
         assert t._uniform_params is not spread
         g = np.random.default_rng(2)
         t.start_recording()
         for _ in range(2):
-            t.update(g.uniform(-1, 1, (2, 75)), g.uniform(-1, 1, (2, 3)), lr=lr)
+            t.update(g.uniform(-1, 1, (2, 200)), g.uniform(-1, 1, (2, 3)), lr=lr)
         out.append((t.weights, t.statistics(), t.backend.last_bl))
     (w_ref, s_ref, bl_ref), (w_nb, s_nb, bl_nb) = out
     assert (bl_ref.max() <= 4) == (lr == 0.003) and s_ref["pulses_up"].max() > (0 if lr == 0.003 else 4)

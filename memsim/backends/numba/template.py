@@ -7,7 +7,7 @@ array into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane 
 """
 
 KERNEL_SOURCE = '''
-GROUP = 32  # cells whose pulse trains run in lock step (the compilers vectorise this width)
+GROUP = 64  # cells whose pulse trains run in lock step (the compilers vectorise this width; <= 64 for the lane masks)
 STREAM_ROUNDING = np.uint64(1)
 STREAM_C2C = np.uint64(2)
 STREAM_COINCIDENCE = np.uint64(7)
@@ -136,11 +136,14 @@ def fill_bits(words, row, prob, bl, index, step, k0, k1):
 
 @njit(parallel=True, cache=True)
 def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used):
-    """Per sample: bit length, probabilities and bit-packed streams of inputs and errors (memsim.updates)."""
+    """Per sample: bit length and the probability scales of inputs and errors (memsim.updates);
+    then the bit-packed streams of every line of every sample (parallel over lines, so that a
+    single sample also uses every thread)."""
     nb, cols = x.shape
     rows = d.shape[1]
+    a_x = np.zeros(nb)
+    a_d = np.zeros(nb)
     for b in prange(nb):
-        step = step0 + np.uint64(b)
         x_max = 0.0
         for i in range(cols):
             x_max = max(x_max, abs(x[b, i]))
@@ -153,16 +156,20 @@ def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, X
         elif blm:
             bl = min(max(np.int64(math.ceil(lr * x_max * d_max / dw_nominal)), 1), desired_bl)
         bl_used[b] = bl
-        a_x = 0.0
-        a_d = 0.0
         if bl > 0:
             base = math.sqrt(lr / (bl * dw_nominal))
-            a_x = base * math.sqrt(d_max / x_max) if um else base
-            a_d = base * math.sqrt(x_max / d_max) if um else base
-        for i in range(cols):
-            fill_bits(XW[b], i, min(a_x * abs(x[b, i]), 1.0), bl, i, step, k0, k1)
-        for j in range(rows):
-            fill_bits(DW[b], j, min(a_d * abs(d[b, j]), 1.0), bl, cols + j, step, k0, k1)
+            a_x[b] = base * math.sqrt(d_max / x_max) if um else base
+            a_d[b] = base * math.sqrt(x_max / d_max) if um else base
+    lines = cols + rows
+    for t in prange(nb * lines):
+        b = t // lines
+        line = t - b * lines
+        step = step0 + np.uint64(b)
+        if line < cols:
+            fill_bits(XW[b], line, min(a_x[b] * abs(x[b, line]), 1.0), bl_used[b], line, step, k0, k1)
+        else:
+            j = line - cols
+            fill_bits(DW[b], j, min(a_d[b] * abs(d[b, j]), 1.0), bl_used[b], line, step, k0, k1)
 
 
 @njit(cache=True, inline="always")
