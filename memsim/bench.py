@@ -12,29 +12,34 @@ Inputs ``x`` and errors ``d`` are uniform in ``[-1, 1]``, drawn once per (size, 
 * the first :meth:`~memsim.crossbar.Tile.update` is timed alone (``first_call_s``); it includes
   Numba compilation, or only loading machine code when Numba's on-disk cache is warm, so
   ``first_call_s`` tells whether this process compiled (seconds) or not (about one call);
-* updates are then repeated until at least 0.5 s (``smoke``: 0.05 s) have passed, alternating
-  ``d`` and ``-d`` so that the weights stay near their start instead of piling up at a bound
-  (the pulse-count statistics are the same for both signs). This gives ``cell_updates_per_s``
-  (``rows * cols * batch * calls / seconds``), ``pulses_per_s`` (increase of the tile's
-  ``pulses_up + pulses_down`` counters per second) and ``mean_pulses_per_cell_update``;
-  ``compile_s`` is ``first_call_s`` minus the steady per-call time (0 when negative);
+* updates are then repeated, in ``ROUNDS = 5`` rounds of at least 0.1 s each (``smoke``: 0.01 s),
+  alternating ``d`` and ``-d`` so that the weights stay near their start instead of piling up at a
+  bound (the pulse-count statistics are the same for both signs). ``cell_updates_per_s`` is the
+  median of the rounds' ``rows * cols * batch * calls / seconds`` (each round's rate is kept in
+  ``rounds_cell_updates_per_s``, so the spread shows), ``mean_pulses_per_cell_update`` is the
+  increase of the tile's ``pulses_up + pulses_down`` counters over all rounds per cell update, and
+  ``pulses_per_s`` is their product; ``compile_s`` is ``first_call_s`` minus the mean per-call
+  time (0 when negative);
 * the forward VMM with the same ``x`` batch is timed (``forward_s``, seconds per call).
 
 Numba records run with Numba's thread count set to the machine's core count (capped at
 ``numba.config.NUMBA_NUM_THREADS``); NumPy records run only when asked for, only for sizes
-``<= 256``, and carry ``threads = 1``. In the same run the rate of the Philox normal variates the
-kernels use is measured with :func:`memsim.backends.numba.philox.fill_normals` at each requested
-thread count (and at every thread count used by an update record), and every update record gets
-``pulses_per_s_over_normal_rate``: its ``pulses_per_s`` over the normal rate at its thread count
-(about the fraction of the raw random-number rate that the update reaches; each pulse of a noisy
+``<= 256``, and carry ``threads = 1``. The rate of the Philox normal variates the kernels use is
+measured with :func:`memsim.backends.numba.philox.fill_normals`: once per requested thread count
+at the start (``philox_normals`` records), and, for every update record, after each of its
+rounds at the record's thread count. ``normals_per_s`` is the median of those interleaved
+measurements and ``pulses_per_s_over_normal_rate`` = ``pulses_per_s / normals_per_s``: the
+fraction of the raw random-number rate that the update reaches, measured in the same minutes
+(a shared machine's speed can drift by a third from one minute to the next; each pulse of a noisy
 device consumes one normal variate).
 
 Records
 -------
 ``kind = "update"``: ``device``, ``rule``, ``rows``, ``cols``, ``batch``, ``backend``, ``dtype``,
 ``lr``, ``cell_updates_per_s``, ``pulses_per_s``, ``mean_pulses_per_cell_update``, ``forward_s``,
-``first_call_s``, ``compile_s``, ``threads``, ``pulses_per_s_over_normal_rate`` (``None`` when
-numba is not available to measure the normal rate).
+``first_call_s``, ``compile_s``, ``threads``, ``rounds_cell_updates_per_s``, ``normals_per_s`` and
+``pulses_per_s_over_normal_rate`` (both ``None`` when numba is not available to measure the normal
+rate).
 
 ``kind = "philox_normals"``: ``threads``, ``normals_per_s``.
 
@@ -79,6 +84,8 @@ SMOKE_SIZES = (32, 64)
 BATCHES = (1, 32)
 NUMPY_MAX_SIZE = 256
 MIN_TIME = 0.5
+#: update timings are split into this many rounds, with a normal-rate measurement after each
+ROUNDS = 5
 SMOKE_MIN_TIME = 0.05
 FORWARD_MIN_TIME = 0.1
 SMOKE_FORWARD_MIN_TIME = 0.01
@@ -89,7 +96,8 @@ SEED = 1
 #: Keys of an update record, in order (``kind`` first, the normal-rate ratio last).
 UPDATE_KEYS = ("kind", "device", "rule", "rows", "cols", "batch", "backend", "dtype", "lr",
                "cell_updates_per_s", "pulses_per_s", "mean_pulses_per_cell_update", "forward_s",
-               "first_call_s", "compile_s", "threads", "pulses_per_s_over_normal_rate")
+               "first_call_s", "compile_s", "threads", "rounds_cell_updates_per_s", "normals_per_s",
+               "pulses_per_s_over_normal_rate")
 #: Keys of a Philox normal-rate record.
 PHILOX_KEYS = ("kind", "threads", "normals_per_s")
 
@@ -183,9 +191,15 @@ def _check_args(backends, threads) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 # ---------------------------------------------------------------------- measurements
 def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke: bool,
-                  rule=None, lr: float = LR, regime: str | None = None) -> dict[str, Any]:
-    """One update record (``pulses_per_s_over_normal_rate`` is filled in later).
+                  rule=None, lr: float = LR, regime: str | None = None,
+                  normal_rate: Callable[[float], float] | None = None) -> dict[str, Any]:
+    """One update record.
 
+    The updates are timed in ``ROUNDS`` rounds; ``cell_updates_per_s`` is the median of the rounds'
+    rates (``rounds_cell_updates_per_s``). With ``normal_rate`` (seconds -> normal variates per
+    second at this record's thread count), the normal rate is measured after every round as
+    well: ``normals_per_s`` is the median of those, and ``pulses_per_s_over_normal_rate`` divides
+    by it, so that both figures come from the same minutes of a machine whose speed drifts.
     With ``rule`` a :class:`~memsim.updates.PulseCoincidence`, the record also has ``regime``,
     ``bl_used`` (mean bit length used), ``mean_coincidences_per_cell`` and ``coincidences_per_s``
     (a coincidence is one pulse).
@@ -211,21 +225,31 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
         tile.backend.synchronize()
 
     pulses0 = _total_pulses(tile)
-    calls, seconds = _repeat(one_update, min_time)
+    rates, normal_rates, calls, seconds = [], [], 0, 0.0
+    for _ in range(ROUNDS):
+        c, s = _repeat(one_update, min_time / ROUNDS)
+        rates.append(n * n * batch * c / s)
+        calls, seconds = calls + c, seconds + s
+        if normal_rate is not None:
+            normal_rates.append(normal_rate(min_time / ROUNDS))
     pulses = _total_pulses(tile) - pulses0
     cell_updates = n * n * batch * calls
+    cell_updates_per_s = float(np.median(rates))
+    pulses_per_cell = pulses / cell_updates
+    normals_per_s = float(np.median(normal_rates)) if normal_rates else None
 
     tile.forward(x)  # warm-up (first-call costs of the VMM)
     f_calls, f_seconds = _repeat(lambda: tile.forward(x), fwd_time)
     if backend == "cupy":
-        extra_gpu = {"bandwidth_fraction": bandwidth_fraction(tile, cell_updates / seconds)}
+        extra_gpu = {"bandwidth_fraction": bandwidth_fraction(tile, cell_updates_per_s)}
     else:
         extra_gpu = {}
 
     extra = {}
     if rule.kind == "pulse_coincidence":
         extra = {"regime": regime, "bl_used": float(np.mean(tile.backend.last_bl)),
-                 "mean_coincidences_per_cell": pulses / cell_updates, "coincidences_per_s": pulses / seconds}
+                 "mean_coincidences_per_cell": pulses_per_cell,
+                 "coincidences_per_s": cell_updates_per_s * pulses_per_cell}
     return {
         "kind": "update",
         "device": device.kind,
@@ -236,14 +260,16 @@ def _bench_update(device, n: int, batch: int, backend: str, threads: int, smoke:
         "backend": backend,
         "dtype": tile.dtype.name,
         "lr": lr,
-        "cell_updates_per_s": cell_updates / seconds,
-        "pulses_per_s": pulses / seconds,
-        "mean_pulses_per_cell_update": pulses / cell_updates,
+        "cell_updates_per_s": cell_updates_per_s,
+        "pulses_per_s": cell_updates_per_s * pulses_per_cell,
+        "mean_pulses_per_cell_update": pulses_per_cell,
         "forward_s": f_seconds / f_calls,
         "first_call_s": first_call_s,
         "compile_s": max(first_call_s - seconds / calls, 0.0),
         "threads": threads,
-        "pulses_per_s_over_normal_rate": None,
+        "rounds_cell_updates_per_s": rates,
+        "normals_per_s": normals_per_s,
+        "pulses_per_s_over_normal_rate": cell_updates_per_s * pulses_per_cell / normals_per_s if normals_per_s else None,
         **extra,
         **extra_gpu,
     }
@@ -260,18 +286,29 @@ def bandwidth_fraction(tile, cell_updates_per_s: float) -> float:
     return cell_updates_per_s * bytes_per_cell / tile.backend.peak_bandwidth()
 
 
-def _bench_philox(numba, threads: int, smoke: bool) -> dict[str, Any]:
-    """Normal variates per second of ``philox.fill_normals`` at ``threads`` Numba threads."""
+def _normal_rate(numba, threads: int, seconds: float, smoke: bool) -> float:
+    """Normal variates per second of ``philox.fill_normals`` at ``threads`` Numba threads, timed
+    for at least ``seconds``; Numba's thread count is restored afterwards."""
     from . import rng
     from .backends.numba import philox
 
+    before = numba.get_num_threads()
     numba.set_num_threads(threads)
-    out = np.empty(SMOKE_PHILOX_SHAPE if smoke else PHILOX_SHAPE, dtype=np.float64)
-    k0, k1 = (np.uint64(k) for k in rng.seed_to_key(SEED))
-    args = (out, k0, k1, np.uint64(0), np.uint64(rng.STREAM_C2C))
-    philox.fill_normals(*args)  # compile or load from the on-disk cache
-    calls, seconds = _repeat(lambda: philox.fill_normals(*args), SMOKE_MIN_TIME if smoke else MIN_TIME)
-    return {"kind": "philox_normals", "threads": threads, "normals_per_s": out.size * calls / seconds}
+    try:
+        out = np.empty(SMOKE_PHILOX_SHAPE if smoke else PHILOX_SHAPE, dtype=np.float64)
+        k0, k1 = (np.uint64(k) for k in rng.seed_to_key(SEED))
+        args = (out, k0, k1, np.uint64(0), np.uint64(rng.STREAM_C2C))
+        philox.fill_normals(*args)  # compile or load from the on-disk cache
+        calls, elapsed = _repeat(lambda: philox.fill_normals(*args), seconds)
+    finally:
+        numba.set_num_threads(before)
+    return out.size * calls / elapsed
+
+
+def _bench_philox(numba, threads: int, smoke: bool) -> dict[str, Any]:
+    """The Philox normal-rate record at ``threads`` Numba threads."""
+    seconds = SMOKE_MIN_TIME if smoke else MIN_TIME
+    return {"kind": "philox_normals", "threads": threads, "normals_per_s": _normal_rate(numba, threads, seconds, smoke)}
 
 
 # ---------------------------------------------------------------------- output
@@ -416,7 +453,6 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
 
     show = bool(progress) and sys.stderr.isatty()
     records: list[dict[str, Any]] = []
-    normal_rate: dict[int, float] = {}
     with tqdm(total=len(philox_threads) + len(plan), desc="memsim bench", unit="record",
               disable=not show, file=sys.stderr, leave=False) as bar:
         def emit(line: str) -> None:
@@ -430,7 +466,6 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
             for t in philox_threads:
                 bar.set_postfix_str(f"philox normals, {t} thread(s)")
                 rec = _bench_philox(numba, t, smoke)
-                normal_rate[t] = rec["normals_per_s"]
                 records.append(rec)
                 emit(format_record(rec))
                 bar.update(1)
@@ -438,10 +473,11 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
                 numba.set_num_threads(update_threads)
             for device, n, batch, backend, rule, lr, regime in plan:
                 bar.set_postfix_str(f"{device.kind} {n}x{n} batch {batch} {backend} {regime or ''}")
-                rec = _bench_update(device, n, batch, backend, rec_threads[backend], smoke, rule, lr, regime)
-                rate = normal_rate.get(rec["threads"])
-                if rate:
-                    rec["pulses_per_s_over_normal_rate"] = rec["pulses_per_s"] / rate
+                t = min(rec_threads[backend], max_threads)
+                adjacent = (None if numba is None else
+                            (lambda seconds, t=t: _normal_rate(numba, t, seconds, smoke)))
+                rec = _bench_update(device, n, batch, backend, rec_threads[backend], smoke, rule, lr, regime,
+                                    adjacent)
                 records.append(rec)
                 emit(format_record(rec))
                 bar.update(1)

@@ -270,6 +270,7 @@ class Tile:
             (``E[|g| w]``) and ``weights_mean``.
         """
         s = self._stats
+        s.settle()
         out: dict[str, Any] = {
             "events": self.recorded_events,
             "pulses_up": self.backend.to_numpy(s.n_up),

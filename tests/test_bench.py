@@ -8,12 +8,13 @@ import math
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from memsim import bench
 
 UPDATE_NUMBER_KEYS = ("lr", "cell_updates_per_s", "pulses_per_s", "mean_pulses_per_cell_update", "forward_s",
-                      "pulses_per_s_over_normal_rate")
+                      "normals_per_s", "pulses_per_s_over_normal_rate")
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +78,19 @@ def test_philox_records(smoke_run):
     for rec in philox:
         assert set(rec) == set(bench.PHILOX_KEYS)
         assert _positive_finite(rec["normals_per_s"])
-    # every update record's thread count has a normal rate, and the ratio uses it
-    rates = {r["threads"]: r["normals_per_s"] for r in philox}
+    # every update record carries the normal rate measured between its rounds, and the ratio uses it
     for rec in doc["records"]:
         if rec["kind"] == "update":
-            assert rec["pulses_per_s_over_normal_rate"] == pytest.approx(rec["pulses_per_s"] / rates[rec["threads"]])
+            assert rec["pulses_per_s_over_normal_rate"] == pytest.approx(rec["pulses_per_s"] / rec["normals_per_s"])
+
+
+def test_update_rates_are_the_median_of_rounds(smoke_run):
+    for rec in smoke_run.doc["records"]:
+        if rec["kind"] == "update":
+            rounds = rec["rounds_cell_updates_per_s"]
+            assert len(rounds) == bench.ROUNDS and all(_positive_finite(r) for r in rounds)
+            assert rec["cell_updates_per_s"] == pytest.approx(float(np.median(rounds)))
+            assert rec["pulses_per_s"] == pytest.approx(rec["cell_updates_per_s"] * rec["mean_pulses_per_cell_update"])
 
 
 def test_numba_threads_restored(smoke_run):

@@ -121,3 +121,27 @@ def test_training_with_coincidences_uses_the_rule(backend):
     np.testing.assert_array_equal(fused.weights, loop.weights)
     with pytest.raises(ValueError, match="'accumulate'"):
         fused.train_linear_epochs(X_, Y_, order, np.array([0.05, 0.05]), batch_size=4, accumulate=True)
+
+
+def test_int32_pending_pulse_counters_spill_into_the_int64_totals():
+    """The Numba kernel counts into int32 pending counters; they settle into the totals before
+    they could overflow and on every read, so the totals equal the NumPy reference's."""
+    rule = PulseCoincidence(desired_bl=31)
+    tiles = {b: Tile(4, 5, ConstantStep(dw_min=DW, w_max=1e6), update=rule, backend=b, seed=3)
+             for b in ("numpy", "numba")}
+    stats = tiles["numba"]._stats
+    for event in range(6):
+        if event == 3:  # pretend the pending counters are nearly full: the next call must settle first
+            stats.pending_max = np.iinfo(np.int32).max - rule.desired_bl + 1
+        for tile in tiles.values():
+            tile.update(X, D, lr=0.05)
+        if event == 3:
+            assert stats.pending_max == rule.desired_bl  # settled, then reserved for this call only
+            assert stats.n_up.sum() + stats.n_down.sum() > 0  # the first three events reached the totals
+    assert stats.pending_up.dtype == np.int32 and stats.pending_up.sum() + stats.pending_down.sum() > 0
+    s_numba, s_numpy = tiles["numba"].statistics(), tiles["numpy"].statistics()
+    for key in ("pulses_up", "pulses_down"):
+        assert s_numba[key].dtype == np.int64
+        np.testing.assert_array_equal(s_numba[key], s_numpy[key])
+    assert stats.pending_max == 0 and not stats.pending_up.any()  # reading settled them
+    assert stats.pending_counters(np, np.iinfo(np.int32).max + 1) is None  # too many for int32: use the totals

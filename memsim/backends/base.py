@@ -10,6 +10,10 @@ import numpy as np
 __all__ = ["Backend", "TileStatistics", "sequential_forward", "sequential_outer_sum"]
 
 
+#: Largest count an int32 pending pulse counter may reach.
+INT32_MAX = int(np.iinfo(np.int32).max)
+
+
 @dataclass
 class TileStatistics:
     """Per-weight recording arrays of a tile, living on the tile's backend.
@@ -18,6 +22,11 @@ class TileStatistics:
     made while recording (the averaging window): ``sum_abs_grad`` = sum of ``|Delta|/lr = |g|``,
     ``sum_abs_grad_w`` = sum of ``|g| * w`` (``w`` read before the update), ``sum_w`` = sum of the
     weights after each update.
+
+    A kernel for which the memory traffic of the int64 pulse counters matters (the Numba
+    pulse-coincidence kernel at batch 1) counts into int32 ``pending_up``/``pending_down``
+    instead (:meth:`pending_counters`); they are added to the totals before they could overflow
+    and whenever the totals are read (:meth:`settle`). ``pending_max`` bounds every pending entry.
     """
 
     n_up: Any
@@ -25,6 +34,9 @@ class TileStatistics:
     sum_abs_grad: Any
     sum_abs_grad_w: Any
     sum_w: Any
+    pending_up: Any = None
+    pending_down: Any = None
+    pending_max: int = 0
 
     @classmethod
     def zeros(cls, backend: "Backend", rows: int, cols: int) -> "TileStatistics":
@@ -33,6 +45,28 @@ class TileStatistics:
         return cls(z((rows, cols), dtype=np.int64), z((rows, cols), dtype=np.int64),
                    z((rows, cols), dtype=np.float64), z((rows, cols), dtype=np.float64),
                    z((rows, cols), dtype=np.float64))
+
+    def pending_counters(self, xp, most: int):
+        """int32 (pending_up, pending_down) that can take ``most`` more pulses per cell, or
+        ``None`` when ``most`` exceeds the int32 range (count into the int64 totals then)."""
+        if most > INT32_MAX:
+            return None
+        if self.pending_up is None:
+            self.pending_up = xp.zeros(self.n_up.shape, dtype=np.int32)
+            self.pending_down = xp.zeros(self.n_up.shape, dtype=np.int32)
+        if self.pending_max + most > INT32_MAX:
+            self.settle()
+        self.pending_max += most
+        return self.pending_up, self.pending_down
+
+    def settle(self) -> None:
+        """Add the pending pulse counts to ``n_up``/``n_down`` and zero them."""
+        if self.pending_max > 0:
+            self.n_up += self.pending_up
+            self.n_down += self.pending_down
+            self.pending_up.fill(0)
+            self.pending_down.fill(0)
+            self.pending_max = 0
 
 
 def sequential_forward(weights, X) -> np.ndarray:

@@ -47,9 +47,11 @@ class NumbaBackend(Backend):
             _pick(module, "coincidence_bits", work)(x, d, np.float64(lr), dw, np.int64(rule.desired_bl), rule.update_management,
                                     rule.update_bl_management, np.uint64(step), k0, k1, XW, DW, self.last_bl)
             n_chunks = np.int64(4 * threads.get_num_threads())  # row chunks: a few per thread, for balance
+            # int32 pulse counters: half the memory traffic of the int64 totals (which they spill into)
+            counters = stats.pending_counters(np, nb * rule.desired_bl) or (stats.n_up, stats.n_down)
             _pick(module, "update_coincidence", work)(weights, cell_params, bool(uniform_params), n_chunks, x, d, XW, DW,
-                                                      np.uint64(step), k0, k1, c2c, sigma, bool(record), stats.n_up,
-                                                      stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
+                                                      np.uint64(step), k0, k1, c2c, sigma, bool(record), *counters,
+                                                      stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
             return
         _pick(module, "update_rank1", x.shape[0] * weights.size)(
             weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
