@@ -173,17 +173,17 @@ def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, X
 
 
 @njit(cache=True, inline="always")
-def coincidence_counts(XW, DW, x, dj, b, j, counts, nonzero, n_up, n_down):
+def coincidence_counts(XW, DW, x, dj, b, j, counts, n_up, n_down):
     """counts[i] = popcount(x bits of line i & d bits of row j) for one sample, added to the pulse
-    counts of row j (up where -d x > 0), and the indices of the cells with a pulse in index order
-    (nonzero[:m]); returns (m, the largest count). Separate loops so that the first two vectorise."""
+    counts of row j (up where -d x > 0); returns the largest count (0: nothing to do in this row).
+    Separate loops so that both vectorise."""
     nw = XW.shape[2]
     cols = XW.shape[1]
     any_bit = np.uint64(0)
     for k in range(nw):
         any_bit |= DW[b, j, k]
     if any_bit == 0:  # no pulse in this row (frequent in the sparse regime)
-        return np.int64(0), np.int64(0)
+        return np.int64(0)
     if nw == 1:
         dw = DW[b, j, 0]
         for i in range(cols):
@@ -201,44 +201,67 @@ def coincidence_counts(XW, DW, x, dj, b, j, counts, nonzero, n_up, n_down):
         n_up[j, i] += n_u
         n_down[j, i] += n - n_u
         top = max(top, n)
-    m = np.int64(0)
-    for i in range(cols):
-        nonzero[m] = i
-        m += 1 if counts[i] > 0 else 0
-    return m, top
+    return top
 
 
 @njit(cache=True, inline="always")
-def sort_by_count(counts, nonzero, m, top, hist, order):
-    """order[:m] = the cells nonzero[:m] ordered by pulse count (a stable counting sort)."""
+def pack_cells(w, x, dj, b, j, counts, order, W, UP, NL, CELL):
+    """The cells of row j with a pulse, in index order, packed into lane arrays in one pass over
+    the row: every column is written at slot m, which advances past the cells with a pulse
+    (branch-free, so it pipelines); returns their number m. order[k] is the column of lane k."""
+    cols = w.shape[1]
+    first = np.uint64(j * cols)
+    m = np.int64(0)
+    for i in range(cols):
+        n = counts[i]
+        order[m] = i
+        W[m] = np.float64(w[j, i])
+        UP[m] = dj * x[b, i] < 0.0
+        CELL[m] = first + np.uint64(i)
+        NL[m] = n
+        m += 1 if n > 0 else 0
+    return m
+
+
+@njit(cache=True, inline="always")
+def sort_by_count(counts, cols, top, hist, order):
+    """order[:m] = the cells with a pulse ordered by pulse count, ties in index order (a counting
+    sort); returns m."""
     for n in range(top + 2):
         hist[n] = 0
-    for k in range(m):
-        hist[counts[nonzero[k]]] += 1
+    for i in range(cols):
+        hist[counts[i]] += 1
     pos = np.int64(0)
     for n in range(1, top + 1):
         h = hist[n]
         hist[n] = pos
         pos += h
-    for k in range(m):
-        i = nonzero[k]
-        order[hist[counts[i]]] = i
-        hist[counts[i]] += 1
+    for i in range(cols):
+        n = counts[i]
+        if n > 0:
+            order[hist[n]] = i
+            hist[n] += 1
+    return pos
 
 
 @njit(cache=True, inline="always")
-def gather_cells(w, x, pc, uniform_params, dj, b, j, counts, order, m, W, UP, NL, CELL, P):
-    """The cells order[:m] of row j packed into lane arrays (index k < m), padded with GROUP idle
-    lanes: weight, direction (up where -d x > 0), flat cell index, pulse count (0 for a stuck
-    cell: it counts its pulses but does not move) and, unless uniform, the cell parameters."""
+def gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL, CELL):
+    """The cells order[:m] of row j packed into lane arrays (index k < m) by indexed loads."""
     cols = w.shape[1]
-    n_params = pc.shape[0]
     for k in range(m):
         i = order[k]
         W[k] = np.float64(w[j, i])
         UP[k] = dj * x[b, i] < 0.0
         CELL[k] = np.uint64(j * cols + i)
         NL[k] = counts[i]
+
+
+@njit(cache=True, inline="always")
+def finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P):
+    """Complete the m packed lanes (weight, direction up where -d x > 0, flat cell index, pulse
+    count): the cell parameters unless uniform, pulse count 0 for a stuck cell (it counts its
+    pulses but does not move), and GROUP idle lanes after the last."""
+    n_params = pc.shape[0]
     if not uniform_params:
         for q in range(n_params):
             for k in range(m):
@@ -324,8 +347,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
     n_chunks = max(min(rows, n_chunks), 1)  # scratch arrays once per chunk of rows, not per row
     for chunk in prange(n_chunks):
         counts = np.empty(cols, np.int64)
-        nonzero = np.empty(cols, np.int64)
-        sorted_cells = np.empty(cols, np.int64)
+        order = np.empty(cols + GROUP, np.int64)  # the column of each packed lane
         hist = np.empty(64 * nw + 2, np.int64)
         Z = np.zeros((64 * nw + 4, GROUP))
         O = np.zeros((64 * nw + 4, GROUP), np.uint64)
@@ -341,17 +363,19 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
             for b in range(x.shape[0]):
                 step = step0 + np.uint64(b)
                 dj = d[b, j]
-                m, top = coincidence_counts(XW, DW, x, dj, b, j, counts, nonzero, n_up, n_down)
+                top = coincidence_counts(XW, DW, x, dj, b, j, counts, n_up, n_down)
                 if record:
                     for i in range(cols):
                         g = dj * x[b, i]
                         s_abs[j, i] += abs(g)
                         s_absw[j, i] += abs(g) * np.float64(w[j, i])
-                order = nonzero
                 if top > 4:  # trains longer than one Philox block: neighbours of similar length
-                    sort_by_count(counts, nonzero, m, top, hist, sorted_cells)
-                    order = sorted_cells
-                gather_cells(w, x, pc, uniform_params, dj, b, j, counts, order, m, W, UP, NL, CELL, P)
+                    m = sort_by_count(counts, cols, top, hist, order)
+                    gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL, CELL)
+                else:
+                    m = pack_cells(w, x, dj, b, j, counts, order, W, UP, NL, CELL) if top > 0 else np.int64(0)
+                if m > 0:
+                    finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P)
                 for g0 in range(0, m, GROUP):
                     n_max = np.int64(0)
                     for l in range(GROUP):
