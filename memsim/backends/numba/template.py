@@ -217,9 +217,10 @@ def pack_cells(w, x, dj, b, j, counts, order, W, UP, NL, CELL):
         order[m] = i
         W[m] = np.float64(w[j, i])
         UP[m] = dj * x[b, i] < 0.0
-        CELL[m] = first + np.uint64(i)
         NL[m] = n
         m += 1 if n > 0 else 0
+    for k in range(m):  # a separate loop vectorises; one store less in the loop above
+        CELL[k] = first + np.uint64(order[k])
     return m
 
 
