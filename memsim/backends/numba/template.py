@@ -11,6 +11,8 @@ GROUP = 64  # cells whose pulse trains run in lock step (the compilers vectorise
 STREAM_ROUNDING = np.uint64(1)
 STREAM_C2C = np.uint64(2)
 STREAM_COINCIDENCE = np.uint64(7)
+ROW_W_MIN = 1  # rows of the cell-parameter array: every model's cell_parameters start (dw_min, w_min, w_max)
+ROW_W_MAX = 2
 
 
 @njit(cache=True, inline="always")
@@ -205,12 +207,11 @@ def coincidence_counts(XW, DW, x, dj, b, j, counts, n_up, n_down):
 
 
 @njit(cache=True, inline="always")
-def pack_cells(w, x, dj, b, j, counts, order, W, UP, NL, CELL):
+def pack_cells(w, x, dj, b, j, counts, order, W, UP, NL):
     """The cells of row j with a pulse, in index order, packed into lane arrays in one pass over
     the row: every column is written at slot m, which advances past the cells with a pulse
     (branch-free, so it pipelines); returns their number m. order[k] is the column of lane k."""
     cols = w.shape[1]
-    first = np.uint64(j * cols)
     m = np.int64(0)
     for i in range(cols):
         n = counts[i]
@@ -219,8 +220,6 @@ def pack_cells(w, x, dj, b, j, counts, order, W, UP, NL, CELL):
         UP[m] = dj * x[b, i] < 0.0
         NL[m] = n
         m += 1 if n > 0 else 0
-    for k in range(m):  # a separate loop vectorises; one store less in the loop above
-        CELL[k] = first + np.uint64(order[k])
     return m
 
 
@@ -246,22 +245,24 @@ def sort_by_count(counts, cols, top, hist, order):
 
 
 @njit(cache=True, inline="always")
-def gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL, CELL):
+def gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL):
     """The cells order[:m] of row j packed into lane arrays (index k < m) by indexed loads."""
-    cols = w.shape[1]
     for k in range(m):
         i = order[k]
         W[k] = np.float64(w[j, i])
         UP[k] = dj * x[b, i] < 0.0
-        CELL[k] = np.uint64(j * cols + i)
         NL[k] = counts[i]
 
 
 @njit(cache=True, inline="always")
 def finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P):
-    """Complete the m packed lanes (weight, direction up where -d x > 0, flat cell index, pulse
-    count): the cell parameters unless uniform, pulse count 0 for a stuck cell (it counts its
-    pulses but does not move), and GROUP idle lanes after the last."""
+    """Complete the m packed lanes (weight, direction up where -d x > 0, pulse count, column):
+    the flat cell index (a loop of its own, so that it vectorises), the cell parameters unless
+    uniform, pulse count 0 for a stuck cell (it counts its pulses but does not move), and GROUP
+    idle lanes after the last."""
+    first = np.uint64(j * pc.shape[2])
+    for k in range(m):
+        CELL[k] = first + np.uint64(order[k])
     n_params = pc.shape[0]
     if not uniform_params:
         for q in range(n_params):
@@ -372,9 +373,9 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                         s_absw[j, i] += abs(g) * np.float64(w[j, i])
                 if top > 4:  # trains longer than one Philox block: neighbours of similar length
                     m = sort_by_count(counts, cols, top, hist, order)
-                    gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL, CELL)
+                    gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL)
                 else:
-                    m = pack_cells(w, x, dj, b, j, counts, order, W, UP, NL, CELL) if top > 0 else np.int64(0)
+                    m = pack_cells(w, x, dj, b, j, counts, order, W, UP, NL) if top > 0 else np.int64(0)
                 if m > 0:
                     finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P)
                 for g0 in range(0, m, GROUP):
@@ -393,7 +394,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                     for k in range(m):
                         if NL[k] > 0:
                             W[k] = event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
-                                               P[1, 0 if uniform_params else k], P[2, 0 if uniform_params else k])
+                                               P[ROW_W_MIN, 0 if uniform_params else k], P[ROW_W_MAX, 0 if uniform_params else k])
                 for k in range(m):
                     w[j, order[k]] = W[k]
                 if record:
