@@ -224,9 +224,10 @@ def pack_cells(w, x, dj, b, j, counts, order, W, UP, NL):
 
 
 @njit(cache=True, inline="always")
-def sort_by_count(counts, cols, top, hist, order):
+def sort_by_count(counts, top, hist, order):
     """order[:m] = the cells with a pulse ordered by pulse count, ties in index order (a counting
     sort); returns m."""
+    cols = counts.shape[0]
     for n in range(top + 2):
         hist[n] = 0
     for i in range(cols):
@@ -372,7 +373,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                         s_abs[j, i] += abs(g)
                         s_absw[j, i] += abs(g) * np.float64(w[j, i])
                 if top > 4:  # trains longer than one Philox block: neighbours of similar length
-                    m = sort_by_count(counts, cols, top, hist, order)
+                    m = sort_by_count(counts, top, hist, order)
                     gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL)
                 else:
                     m = pack_cells(w, x, dj, b, j, counts, order, W, UP, NL) if top > 0 else np.int64(0)
