@@ -1,0 +1,183 @@
+"""Golden results: the same config and seed give the same numbers before and after a restructuring.
+
+``tests/golden/results.json`` was generated on commit ae7b4d1 (before the "one house" moves) with
+``python tests/test_golden.py --write``. It holds
+
+* the ``summary.json`` values of the README example, of
+  ``experiments/neurosim_ranking/attribution_digits.toml`` (a 64-16-10 MLP with every noise source
+  and the periphery) and of a small digits MLP with pulse coincidence;
+* the tile weights and pulse counts after a fixed sequence of updates for every device model x
+  update rule (x every cycle-to-cycle mode) on the Numba backend.
+
+Kernel outputs (weights, their window means, pulse and event counts) must be bit-identical; other
+floats are compared to 1e-12 relative (fields computed through BLAS may differ by rounding).
+New keys may be added to a summary: only the keys held here are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+GOLDEN = pathlib.Path(__file__).parent / "golden" / "results.json"
+
+#: Summary keys that are not results (timing, provenance).
+NOT_RESULTS = {"provenance", "train_updates_per_s"}
+#: The linear digital SGD baseline's fields, changed on purpose by the batch-start-gradient,
+#: per-epoch-rate and window fixes of the "one digital SGD" merge (values before/after in the issue note).
+CHANGED_ON_PURPOSE = {"readme_example": {"digital_sgd_weights_mean", "digital_sgd_test_loss"}}
+#: Kernel outputs: compared exactly.
+EXACT = {"weights_final", "weights_mean", "pulses_up", "pulses_down", "updates", "events", "weights", "step"}
+
+MLP_COINCIDENCE = """
+seed = 3
+[task]
+kind = "digits"
+test_fraction = 0.3
+[model]
+kind = "mlp"
+hidden = [12]
+activation = "tanh"
+[device]
+kind = "soft_bounds"
+dw_min = 0.01
+dw_min_std = 0.3
+up_down = 0.1
+[update]
+kind = "pulse_coincidence"
+desired_bl = 31
+[train]
+lr = 0.05
+epochs = 2
+batch_size = 1
+average_from = 0.5
+"""
+
+
+def _summary(config) -> dict:
+    from memsim.runner import to_jsonable
+    from memsim.runner import run
+
+    return to_jsonable(run(config, None, progress=False, figures=False))
+
+
+def compute_summaries() -> dict[str, dict]:
+    """The three run summaries (JSON-able)."""
+    from memsim.config import load_config, resolve_config
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return {
+        "readme_example": _summary(load_config(ROOT / "experiments" / "readme_example" / "config.toml")),
+        "attribution_digits": _summary(load_config(ROOT / "experiments" / "neurosim_ranking"
+                                                   / "attribution_digits.toml")),
+        "mlp_coincidence": _summary(resolve_config(tomllib.loads(MLP_COINCIDENCE))),
+    }
+
+
+def compute_tiles() -> dict[str, dict]:
+    """Every device model x update rule x c2c mode: weights and pulses after fixed updates (Numba)."""
+    from memsim import Deterministic, PulseCoincidence, StochasticRounding, Tile
+    from memsim.devices import DEVICE_MODELS
+
+    rules = {"stochastic_rounding": StochasticRounding(), "deterministic": Deterministic(),
+             "pulse_coincidence": PulseCoincidence(desired_bl=40)}
+    out = {}
+    for kind in sorted(DEVICE_MODELS):
+        for mode in ("multiplicative", "additive", "neurosim"):
+            extra = {"gamma_up_dtod": 0.2} if kind == "linear_step" else {}
+            dev = DEVICE_MODELS[kind](dw_min=0.004, dw_min_std=0.4, c2c_mode=mode, up_down=0.1, w_max_dtod=0.2,
+                                      dw_min_dtod=0.1, up_down_dtod=0.05, stuck_prob=0.1, **extra)
+            for name, rule in rules.items():
+                t = Tile(6, 5, dev, update=rule, backend="numba", seed=11)
+                g = np.random.default_rng(7)
+                t.program(g.uniform(-0.5, 0.5, (6, 5)))
+                t.start_recording()
+                for _ in range(3):
+                    t.update(g.uniform(-1, 1, (4, 5)), g.uniform(-1, 1, (4, 6)), lr=0.05)
+                if name != "pulse_coincidence":
+                    t.update(g.uniform(-1, 1, (3, 5)), g.uniform(-1, 1, (3, 6)), lr=0.05, accumulate=True)
+                s = t.statistics()
+                out[f"{kind}/{mode}/{name}"] = {"weights": t.weights.tolist(), "step": int(t.step),
+                                                "pulses_up": s["pulses_up"].tolist(),
+                                                "pulses_down": s["pulses_down"].tolist(),
+                                                "weights_mean": s["weights_mean"].tolist()}
+    return out
+
+
+def _compare(expected, got, path: str, exact: bool, errors: list[str]) -> None:
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            errors.append(f"{path}: expected a table, got {type(got).__name__}")
+            return
+        for key, value in expected.items():
+            if key not in got:
+                errors.append(f"{path}.{key}: missing")
+                continue
+            _compare(value, got[key], f"{path}.{key}", exact or key in EXACT, errors)
+    elif isinstance(expected, list):
+        if not isinstance(got, list) or len(got) != len(expected):
+            errors.append(f"{path}: expected a list of {len(expected)}, got {got!r:.80}")
+            return
+        for i, (e, g) in enumerate(zip(expected, got)):
+            _compare(e, g, f"{path}[{i}]", exact, errors)
+    elif isinstance(expected, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        if exact:
+            if expected != got:
+                errors.append(f"{path}: {got!r} != {expected!r} (exact)")
+        elif not math.isclose(got, expected, rel_tol=1e-12, abs_tol=0.0):
+            errors.append(f"{path}: {got!r} != {expected!r} (rel 1e-12)")
+    elif expected != got:
+        errors.append(f"{path}: {got!r:.120} != {expected!r:.120}")
+
+
+def _golden() -> dict:
+    assert GOLDEN.exists(), f"no golden file {GOLDEN}"
+    return json.loads(GOLDEN.read_text())
+
+
+@pytest.fixture(scope="module")
+def summaries():
+    return compute_summaries()
+
+
+@pytest.mark.parametrize("name", ["readme_example", "attribution_digits", "mlp_coincidence"])
+def test_run_summaries_unchanged(name, summaries):
+    expected = {k: v for k, v in _golden()["summaries"][name].items()
+                if k not in NOT_RESULTS and k not in CHANGED_ON_PURPOSE.get(name, set())}
+    errors: list[str] = []
+    _compare(expected, summaries[name], name, False, errors)
+    assert not errors, "\n".join(errors[:20])
+
+
+def test_tile_weights_unchanged_for_every_device_and_rule():
+    expected = _golden()["tiles"]
+    got = compute_tiles()
+    assert sorted(got) == sorted(expected)
+    errors: list[str] = []
+    _compare(expected, got, "tiles", True, errors)
+    assert not errors, "\n".join(errors[:20])
+
+
+def test_compare_flags_a_changed_value():
+    """Negative control: the comparison notices a one-ulp change and a missing key."""
+    errors: list[str] = []
+    _compare({"weights_final": [1.0], "x": 2.0, "y": 1}, {"weights_final": [np.nextafter(1.0, 2.0)], "x": 2.0},
+             "s", False, errors)
+    assert len(errors) == 2
+    errors = []
+    _compare({"x": 1.0}, {"x": 1.0 + 1e-10}, "s", False, errors)
+    assert len(errors) == 1
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    GOLDEN.write_text(json.dumps({"summaries": compute_summaries(), "tiles": compute_tiles()}, indent=0))
+    print("wrote", GOLDEN)
