@@ -11,13 +11,13 @@ __all__ = ["main"]
 
 
 def _cmd_run(args) -> int:
-    from .config import load_config
-    from .runner import run
+    from .workflows.config import load_config
+    from .workflows.run import run
 
     config = load_config(args.config)  # validates everything before any work or any file
     summary = run(config, args.out, progress=None if not args.quiet else False)
     if "layer_sizes" in summary:  # a network run
-        from .network_runner import summary_lines
+        from .analysis.network import summary_lines
 
         print("\n".join(summary_lines(summary)))
         print(f"wrote {args.out}/summary.json")
@@ -33,13 +33,13 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from . import bench
+    from .workflows import bench
 
     return bench.main(args)
 
 
 def _cmd_demo(args) -> int:
-    from .studies import demo_main
+    from .workflows.studies import demo_main
 
     return demo_main(args)
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bench", help="benchmark the pulsed update and the Philox generator")
-    from . import bench
+    from .workflows import bench
 
     bench.add_arguments(b)
     b.set_defaults(func=_cmd_bench)
@@ -70,16 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--backend", default="numba", choices=("numba", "numpy"))
     d.set_defaults(func=_cmd_demo)
 
-    # --- memsim attribute (memsim.attribution) ---
-    from .attribution import add_attribute_arguments, attribute_main
+    # --- memsim attribute (memsim.workflows.attribution) ---
+    from .workflows.attribution import add_attribute_arguments, attribute_main
 
     at = sub.add_parser("attribute", help="rerun a configuration with one noise source off at a time")
     add_attribute_arguments(at)
     at.set_defaults(func=attribute_main)
     # --- end memsim attribute ---
 
-    from .report import add_report_arguments, report_main
-    from .sweeps import add_sweep_arguments, sweep_main
+    from .workflows.report import add_report_arguments, report_main
+    from .workflows.sweeps import add_sweep_arguments, sweep_main
 
     s = sub.add_parser("sweep", help="a grid of runs x seeds: resumable, local pool or Dask; results.nc")
     add_sweep_arguments(s)
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="standard figures and a Markdown table from a sweep folder")
     add_report_arguments(rp)
     rp.set_defaults(func=report_main)
-    from .presets import add_devices_arguments, devices_main
+    from .physics.presets import add_devices_arguments, devices_main
 
     dv = sub.add_parser("devices", help="list the device presets; 'devices plot NAME --out FILE.png' draws one")
     add_devices_arguments(dv)

@@ -1,7 +1,7 @@
 """Reusable checks for device models: the battery every registered model must pass.
 
 ``check_device_model(device_cls)`` is run by the test suite on every entry of
-``memsim.devices.DEVICE_MODELS``; a new model gets the whole battery for free. Needs the ``test``
+``memsim.physics.devices.DEVICE_MODELS``; a new model gets the whole battery for free. Needs the ``test``
 extra (hypothesis).
 """
 
@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from .crossbar import Tile
-from .devices import C2C_MODES, PulsedDevice
-from .updates import Deterministic, StochasticRounding
+from .models.tile import Tile
+from .physics.devices import C2C_MODES, PulsedDevice
+from .physics.updates import Deterministic, StochasticRounding
 
 __all__ = ["check_device_model", "parameter_space"]
 

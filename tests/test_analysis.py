@@ -1,4 +1,4 @@
-"""Tests of memsim.analysis: the predicted, plug-in and fitted penalties of THEORY.md section 2."""
+"""Tests of memsim.analysis.penalty: the predicted, plug-in and fitted penalties of THEORY.md section 2."""
 
 import ast
 import math
@@ -7,11 +7,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from memsim import analysis as A
-from memsim import baselines as B
-from memsim.devices import ConstantStep, LinearStep, SoftBounds
+from memsim.analysis import penalty as A
+from memsim.compare import ridge as B
+from memsim.physics.devices import ConstantStep, LinearStep, SoftBounds
 from memsim.errors import ConfigError
-from memsim.updates import Deterministic
+from memsim.physics.updates import Deterministic
 
 SUMMARY_KEYS = {
     "lambda_fit", "ridge_path_distance", "lambda_pred", "lambda_pred_per_weight", "lambda_plugin",
@@ -47,8 +47,8 @@ def test_imports_only_the_comparison_side():
         if isinstance(node, ast.Import):
             roots |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            roots.add(node.module.split(".")[0] if node.level == 0 else "." + node.module)
-    assert roots <= {"__future__", "math", "typing", "numpy", "scipy", ".baselines", ".params", ".errors"}
+            roots.add(node.module.split(".")[0] if node.level == 0 else "." * node.level + node.module)
+    assert roots <= {"__future__", "math", "typing", "numpy", "scipy", "..compare.ridge", "..params", "..errors"}
 
 
 # ---------------------------------------------------------------------------- E|g|

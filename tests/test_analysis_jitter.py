@@ -1,4 +1,4 @@
-"""The O(eta) jitter correction (memsim.analysis_jitter) and the per-cell analysis (memsim.analysis_cells)."""
+"""The O(eta) jitter correction (memsim.analysis.jitter) and the per-cell analysis (memsim.analysis.cells)."""
 
 import copy
 import pathlib
@@ -7,15 +7,15 @@ import re
 import numpy as np
 import pytest
 
-from memsim.analysis import ConvergenceError, predict_lambda, predict_weights
-from memsim.analysis_cells import cell_table, has_device_variation, predict_lambda_cells
-from memsim.analysis_jitter import predict_lambda_jitter
-from memsim.baselines import fit_lambda
-from memsim.config import resolve_config
-from memsim.devices import ConstantStep, ExpStep, PowStep, SoftBounds
+from memsim.analysis.penalty import ConvergenceError, predict_lambda, predict_weights
+from memsim.analysis.cells import cell_table, has_device_variation, predict_lambda_cells
+from memsim.analysis.jitter import predict_lambda_jitter
+from memsim.compare.ridge import fit_lambda
+from memsim.workflows.config import resolve_config
+from memsim.physics.devices import ConstantStep, ExpStep, PowStep, SoftBounds
 from memsim.errors import ConfigError
-from memsim.runner import run_summary
-from memsim.studies import BASE_CONFIG
+from memsim.workflows.run import run_summary
+from memsim.workflows.studies import BASE_CONFIG
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "memsim"
 
@@ -137,8 +137,8 @@ def test_validation_and_instability():
 
 
 def test_comparison_side_modules_do_not_import_the_simulator():
-    forbidden = re.compile(r"^\s*(from|import)\s+(memsim\.|\.+)(crossbar|backends|training|models)\b", re.M)
-    for name in ("analysis_jitter.py", "analysis_cells.py"):
+    forbidden = re.compile(r"^\s*(from|import)\s+(memsim\.|\.+)(backends|models|workflows)\b", re.M)
+    for name in ("analysis/jitter.py", "analysis/cells.py"):
         assert not forbidden.search((ROOT / name).read_text()), name
 
 

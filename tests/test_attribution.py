@@ -1,4 +1,4 @@
-"""Attribution: one noise source off at a time (memsim.attribution, ``memsim attribute``)."""
+"""Attribution: one noise source off at a time (memsim.workflows.attribution, ``memsim attribute``)."""
 
 import copy
 import json
@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from memsim.attribution import (SOURCES, attribution_table, run_attribution, source_present, switch_off)
+from memsim.workflows.attribution import (SOURCES, attribution_table, run_attribution, source_present, switch_off)
 from memsim.cli import main
-from memsim.config import resolve_config
+from memsim.workflows.config import resolve_config
 from memsim.errors import ConfigError
-from memsim.studies import BASE_CONFIG
+from memsim.workflows.studies import BASE_CONFIG
 
 
 def _small(**device):

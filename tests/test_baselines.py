@@ -1,4 +1,4 @@
-"""Tests of memsim.baselines: closed forms against scikit-learn, lambda fitting, and digital SGD."""
+"""Tests of memsim.compare.ridge: closed forms against scikit-learn, lambda fitting, and digital SGD."""
 
 import ast
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from memsim import baselines as B
+from memsim.compare import ridge as B
 from memsim.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""Smoke test of the update benchmark (``memsim.bench``): structure of its records, never timings."""
+"""Smoke test of the update benchmark (``memsim.workflows.bench``): structure of its records, never timings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from memsim import bench
+from memsim.workflows import bench
 
 UPDATE_NUMBER_KEYS = ("lr", "cell_updates_per_s", "pulses_per_s", "mean_pulses_per_cell_update", "forward_s",
                       "normals_per_s", "pulses_per_s_over_normal_rate")

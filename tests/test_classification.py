@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from memsim.classification import (BreastCancerTask, ClassificationData, DigitsTask, MNISTTask,
+from memsim.tasks.classification import (BreastCancerTask, ClassificationData, DigitsTask, MNISTTask,
                                    TeacherClassificationTask, read_idx, standardize, write_idx)
-from memsim.config import resolve_config
-from memsim.datasets import TASKS, task_from_dict
+from memsim.workflows.config import resolve_config
+from memsim.tasks.registry import TASKS, task_from_dict
 from memsim.errors import ConfigError
 
 
@@ -162,6 +162,6 @@ def test_loss_defaults_follow_the_task():
 
 
 def test_registering_the_tasks_keeps_import_light():
-    code = "import memsim, memsim.datasets, memsim.config, sys; print('sklearn' in sys.modules)"
+    code = "import memsim, memsim.tasks.registry, memsim.workflows.config, sys; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

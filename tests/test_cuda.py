@@ -35,10 +35,10 @@ from memsim.backends.cupy.emulate import (EmulatedCudaBackend, compile_host, for
                                           host_source)
 from memsim.backends.cupy.translate import (TranslationError, device_formulas, function_from_source, translate_device,
                                             translate_formula, translate_source)
-from memsim.devices import DEVICE_MODELS
-from memsim.devices.formula import FormulaError
+from memsim.physics.devices import DEVICE_MODELS
+from memsim.physics.devices.formula import FormulaError
 from memsim.errors import BackendUnavailableError
-from memsim.updates import PulseCoincidence
+from memsim.physics.updates import PulseCoincidence
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "memsim"
@@ -510,7 +510,7 @@ def test_emulated_philox_known_answers_and_streams():
 
 
 def test_emulated_backend_runs_tile_reads_and_periphery():
-    from memsim.periphery import Periphery
+    from memsim.physics.periphery import Periphery
 
     dev = _device("soft_bounds", "multiplicative", stuck=0.0)
     per = Periphery(output_noise=0.05, weight_noise=0.02)
@@ -738,9 +738,9 @@ def test_gpu_fused_training_parity_with_numba(cupy_backends, kind, accumulate):
 
 @gpu
 def test_gpu_short_training_run(cupy_backends):
-    from memsim.datasets import LinearRegressionTask
-    from memsim.models import AnalogLinear
-    from memsim.training import TrainConfig, train_linear
+    from memsim.tasks import LinearRegressionTask
+    from memsim.models.linear import AnalogLinear
+    from memsim.models.train import TrainConfig, train_linear
 
     data = LinearRegressionTask(n_train=200, n_test=200, n_features=8, noise_std=0.1).load(3)
     dev = DEVICE_MODELS["soft_bounds"](dw_min=0.001, dw_min_std=0.3)

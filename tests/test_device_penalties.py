@@ -8,10 +8,10 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from memsim import Tile
-from memsim.config import resolve_config
-from memsim.devices import ExpStep, PowStep
-from memsim.runner import run_summary
-from memsim.studies import BASE_CONFIG
+from memsim.workflows.config import resolve_config
+from memsim.physics.devices import ExpStep, PowStep
+from memsim.workflows.run import run_summary
+from memsim.workflows.studies import BASE_CONFIG
 
 
 def test_symmetric_exp_step_penalty_is_mean_abs_gradient_over_w_inf():

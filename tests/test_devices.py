@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from memsim.devices import DEVICE_MODELS, ConstantStep, LinearStep, SoftBounds, device_from_dict
-from memsim.devices.formula import FormulaError, check_formula
+from memsim.physics.devices import DEVICE_MODELS, ConstantStep, LinearStep, SoftBounds, device_from_dict
+from memsim.physics.devices.formula import FormulaError, check_formula
 from memsim.testing import check_device_model
 
 
@@ -43,7 +43,7 @@ def test_soft_bounds_asymmetry_closed_forms(beta):
 
 def test_asymmetric_bounds_symmetry_point_matches_numeric():
     dev = SoftBounds(up_down=0.2, w_max=1.0, w_min=-0.6)
-    from memsim.devices.base import PulsedDevice
+    from memsim.physics.devices.base import PulsedDevice
 
     assert dev.symmetry_point() == pytest.approx(PulsedDevice.symmetry_point(dev), abs=1e-10)
     lin = LinearStep(up_down=0.2, gamma_up=0.7, gamma_down=1.3)

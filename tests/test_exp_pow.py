@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from memsim import Deterministic, Tile
-from memsim.devices import ExpStep, PowStep, SoftBounds, device_from_dict
-from memsim.devices.base import PulsedDevice
-from memsim.devices.neurosim import (MAX_LABEL, label_from_norm_a, neurosim_table, neurosim_table_norm_a,
+from memsim.physics.devices import ExpStep, PowStep, SoftBounds, device_from_dict
+from memsim.physics.devices.base import PulsedDevice
+from memsim.physics.devices.neurosim import (MAX_LABEL, label_from_norm_a, neurosim_table, neurosim_table_norm_a,
                                      norm_a_from_label)
 from memsim.errors import ConfigError
 

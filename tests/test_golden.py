@@ -61,15 +61,15 @@ average_from = 0.5
 
 
 def _summary(config) -> dict:
-    from memsim.runner import to_jsonable
-    from memsim.runner import run
+    from memsim.workflows.run import to_jsonable
+    from memsim.workflows.run import run
 
     return to_jsonable(run(config, None, progress=False, figures=False))
 
 
 def compute_summaries() -> dict[str, dict]:
     """The three run summaries (JSON-able)."""
-    from memsim.config import load_config, resolve_config
+    from memsim.workflows.config import load_config, resolve_config
 
     try:
         import tomllib
@@ -86,7 +86,7 @@ def compute_summaries() -> dict[str, dict]:
 def compute_tiles() -> dict[str, dict]:
     """Every device model x update rule x c2c mode: weights and pulses after fixed updates (Numba)."""
     from memsim import Deterministic, PulseCoincidence, StochasticRounding, Tile
-    from memsim.devices import DEVICE_MODELS
+    from memsim.physics.devices import DEVICE_MODELS
 
     rules = {"stochastic_rounding": StochasticRounding(), "deterministic": Deterministic(),
              "pulse_coincidence": PulseCoincidence(desired_bl=40)}

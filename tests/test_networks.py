@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 
 from memsim import ConstantStep, SoftBounds, Tile
-from memsim.classification import DigitsTask, TeacherClassificationTask
-from memsim.config import resolve_config
-from memsim.digital_networks import (fit_weight_decay, logistic_regression, penalty_matrices, softmax_regression,
+from memsim.tasks.classification import DigitsTask, TeacherClassificationTask
+from memsim.workflows.config import resolve_config
+from memsim.compare.digital import (fit_weight_decay, logistic_regression, penalty_matrices, softmax_regression,
                                      train_digital_mlp)
 from memsim.errors import ConfigError
-from memsim.analysis import ConvergenceError
-from memsim.networks import (LOSSES, AnalogClassifier, AnalogMLP, TiledLinear, loss_and_gradients, mlp_backward,
+from memsim.analysis.penalty import ConvergenceError
+from memsim.models.mlp import (LOSSES, AnalogClassifier, AnalogMLP, TiledLinear, loss_and_gradients, mlp_backward,
                              mlp_forward, tile_seed)
-from memsim.network_runner import summary_lines
-from memsim.runner import run, run_summary, to_jsonable
-from memsim.train_network import initial_network_weights, train_network
-from memsim.training import TrainConfig, epoch_orders, learning_rates
-from memsim.updates import Deterministic
+from memsim.analysis.network import summary_lines
+from memsim.workflows.run import run, run_summary, to_jsonable
+from memsim.models.train_network import initial_network_weights, train_network
+from memsim.models.train import TrainConfig, epoch_orders, learning_rates
+from memsim.physics.updates import Deterministic
 
 IDEAL = ConstantStep(dw_min=1e-4, w_max=10.0)  # no state dependence, no noise: stochastic rounding only
 
@@ -187,7 +187,7 @@ def test_classifier_on_one_tile_programs_the_rank1_updates_of_analog_linear(back
 
 def test_reads_go_through_each_tiles_periphery():
     """With output noise, forward and backward differ from the exact maths, and every tile reads."""
-    from memsim.periphery import Periphery
+    from memsim.physics.periphery import Periphery
 
     g = np.random.default_rng(5)
     W = [g.uniform(-0.5, 0.5, size=(5, 4)), g.uniform(-0.5, 0.5, size=(2, 6))]
@@ -247,7 +247,7 @@ def test_ideal_device_and_digital_mlp_reach_the_same_digits_accuracy():
     digital_final = d["curves"]["test_accuracy"][-1]
     assert analog_final > 0.9
     assert abs(analog_final - digital_final) <= 0.01
-    from memsim.networks import evaluate
+    from memsim.models.mlp import evaluate
 
     a_mean = evaluate(r.weights_mean, data.X_test, data.y_test, "softmax", n_classes=10)[1]
     d_mean = evaluate(d["weights_mean"], data.X_test, data.y_test, "softmax", n_classes=10)[1]

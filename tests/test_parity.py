@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from memsim import Deterministic, PulseCoincidence, StochasticRounding, Tile
-from memsim.devices import DEVICE_MODELS
+from memsim.physics.devices import DEVICE_MODELS
 
 pytest.importorskip("numba")
 
@@ -58,7 +58,7 @@ def test_grouped_coincidence_kernel_on_a_wide_tile(lr, spread, monkeypatch):
     (index order while every train is <= 4 pulses, sorted by count otherwise), with and without
     per-cell parameters, parallel over rows: the NumPy reference's pulses and weights."""
     import memsim.backends.numba as nb
-    from memsim.devices import SoftBounds
+    from memsim.physics.devices import SoftBounds
 
     monkeypatch.setattr(nb, "SERIAL_BELOW", 0)
     extra = dict(w_max_dtod=0.2, dw_min_dtod=0.1, stuck_prob=0.05) if spread else {}

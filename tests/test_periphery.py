@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from memsim import SoftBounds, Tile
-from memsim.datasets import LinearRegressionTask
-from memsim.models import AnalogLinear
-from memsim.periphery import Periphery, Quantizer, quantize
-from memsim.training import TrainConfig, train_linear
+from memsim.tasks import LinearRegressionTask
+from memsim.models.linear import AnalogLinear
+from memsim.physics.periphery import Periphery, Quantizer, quantize
+from memsim.models.train import TrainConfig, train_linear
 
 W = np.array([[0.5, -0.25, 0.75, 0.1], [-0.6, 0.3, 0.0, 0.9]])
 

@@ -13,11 +13,11 @@ import pytest
 
 from memsim.cli import main
 from memsim.errors import ConfigError
-from memsim.runner import write_json_atomic
-from memsim.sweeps import (POINTS_DIR, RESULTS_NC, parse_sweep, point_path, run_point, run_sweep, sweep_seeds)
+from memsim.workflows.run import write_json_atomic
+from memsim.workflows.sweeps import (POINTS_DIR, RESULTS_NC, parse_sweep, point_path, run_point, run_sweep, sweep_seeds)
 
 xr = pytest.importorskip("xarray")
-from memsim.results import TIMING_VARIABLES, build_dataset, collect, open_results, save_dataset  # noqa: E402
+from memsim.workflows.results import TIMING_VARIABLES, build_dataset, collect, open_results, save_dataset  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -158,7 +158,7 @@ def test_no_sweep_table_is_refused():
 # --- one point ---------------------------------------------------------------------------------
 
 def test_run_point_records_failures_and_keeps_nan_metrics(monkeypatch):
-    from memsim import runner
+    from memsim.workflows import run as runner
 
     config = parse_sweep(_raw(SWEEP)).points[0].config.to_dict()
     real = runner.run_summary
@@ -213,7 +213,7 @@ def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 SLOW_STORE = """\
 import sys, time
-import memsim.sweeps as s
+import memsim.workflows.sweeps as s
 _store = s._store
 def slow(*args):
     _store(*args)

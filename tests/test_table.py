@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from memsim import Deterministic, Tile
-from memsim.devices import TableDevice, device_from_dict, load_table_csv
-from memsim.devices.table import EXAMPLE_TABLE
+from memsim.physics.devices import TableDevice, device_from_dict, load_table_csv
+from memsim.physics.devices.table import EXAMPLE_TABLE
 
 
 @pytest.fixture(scope="module")

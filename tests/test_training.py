@@ -7,13 +7,13 @@ import pytest
 
 from memsim import ConstantStep, SoftBounds, Tile
 from memsim.backends.base import sequential_forward
-from memsim.baselines import ols
-from memsim.config import resolve_config
-from memsim.datasets import Dataset
-from memsim.models import AnalogLinear
-from memsim.runner import run_summary
-from memsim.studies import BASE_CONFIG
-from memsim.training import TrainConfig, train_linear
+from memsim.compare.ridge import ols
+from memsim.workflows.config import resolve_config
+from memsim.tasks.registry import Dataset
+from memsim.models.linear import AnalogLinear
+from memsim.workflows.run import run_summary
+from memsim.workflows.studies import BASE_CONFIG
+from memsim.models.train import TrainConfig, train_linear
 
 
 @pytest.mark.parametrize("accumulate,batch", [(False, 1), (False, 4), (True, 4)])

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from memsim import SoftBounds, Tile
-from memsim.analysis import predict_lambda, predict_weights
+from memsim.analysis.penalty import predict_lambda, predict_weights
 from memsim.backends.base import sequential_forward
-from memsim.baselines import ols
-from memsim.datasets import LinearRegressionTask
-from memsim.devices.shifted import ZeroShifted
-from memsim.models import AnalogLinear
-from memsim.training import TrainConfig, train_linear
+from memsim.compare.ridge import ols
+from memsim.tasks import LinearRegressionTask
+from memsim.physics.devices.shifted import ZeroShifted
+from memsim.models.linear import AnalogLinear
+from memsim.models.train import TrainConfig, train_linear
 
 
 def test_reference_is_the_cell_symmetry_point_and_reads_subtract_it(backend):
@@ -79,7 +79,7 @@ def test_zero_shift_returns_the_stationary_point_to_tikhonov_towards_zero():
 
 
 def test_zero_shift_on_a_varied_exp_step_tile():
-    from memsim.devices import ExpStep
+    from memsim.physics.devices import ExpStep
 
     dev = ExpStep(nl_ltp=1.0, nl_ltd=-4.22, up_down_dtod=0.05, w_max_dtod=0.1)
     t = Tile(3, 3, dev, backend="numpy", seed=1, zero_shift=True)

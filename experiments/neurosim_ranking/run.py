@@ -4,12 +4,12 @@
 
 Each device of ``config.toml`` (``[[devices]]``: the memsim preset plus a copy of the numbers NeuroSim
 reports for it) is trained in place as the MLP of ``[run]`` with NeuroSim's deterministic pulse rule,
-through the runner API (:func:`memsim.config.resolve_config`, :func:`memsim.runner.run_summary`).
+through the runner API (:func:`memsim.workflows.config.resolve_config`, :func:`memsim.workflows.run.run_summary`).
 Writes to OUT (default ``./neurosim-ranking``):
 
 * ``ranking.md``: accuracy here next to NeuroSim's MNIST accuracy, the Spearman rank correlation,
   the per-layer plug-in lambda and what the devices that disagree have in common;
-* ``ranking.json``: the same numbers (atomic, :func:`memsim.runner.write_json_atomic`);
+* ``ranking.json``: the same numbers (atomic, :func:`memsim.workflows.run.write_json_atomic`);
 * ``ranking.png``: accuracy here against NeuroSim's, and the per-layer lambda.
 
 Reads nothing outside this folder and the memsim package.
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from memsim.config import load_toml, resolve_config
-from memsim.presets import preset_info
-from memsim.runner import run_summary, write_json_atomic
+from memsim.workflows.config import load_toml, resolve_config
+from memsim.physics.presets import preset_info
+from memsim.workflows.run import run_summary, write_json_atomic
 
 HERE = Path(__file__).resolve().parent
 
@@ -347,7 +347,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def figure(result: dict[str, Any], path: Path) -> Path:
     """ranking.png: accuracy here vs NeuroSim's (labelled), and the per-layer plug-in lambda."""
-    from memsim.plotting import _save, pyplot
+    from memsim.plotting.figures import _save, pyplot
 
     plt = pyplot()
     rows, an = result["devices"], result["analysis"]

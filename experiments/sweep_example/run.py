@@ -13,10 +13,10 @@ import copy
 import sys
 from pathlib import Path
 
-from memsim.config import load_toml
-from memsim.report import write_report
-from memsim.results import open_results
-from memsim.sweeps import parse_sweep, run_sweep
+from memsim.workflows.config import load_toml
+from memsim.workflows.report import write_report
+from memsim.workflows.results import open_results
+from memsim.workflows.sweeps import parse_sweep, run_sweep
 
 HERE = Path(__file__).resolve().parent
 #: Tiny sizes for --smoke: the same 18 points, each in a few milliseconds.

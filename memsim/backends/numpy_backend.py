@@ -39,7 +39,7 @@ class NumpyBackend(Backend):
 
     @staticmethod
     def _pulse_counts(rule, device, grad, lr, step, seed):
-        """Pulse counts and directions of the requests ``-lr * grad`` (:mod:`memsim.updates`)."""
+        """Pulse counts and directions of the requests ``-lr * grad`` (:mod:`memsim.physics.updates`)."""
         cells = np.arange(grad.size).reshape(grad.shape)
         delta = -lr * grad
         a = np.abs(delta) / device.dw_min
@@ -55,7 +55,7 @@ class NumpyBackend(Backend):
 
     @staticmethod
     def _coincidences(rule, device, x, d, grad, lr, step, seed):
-        """Pulse counts of stochastic pulse coincidence for one sample (:mod:`memsim.updates`)."""
+        """Pulse counts of stochastic pulse coincidence for one sample (:mod:`memsim.physics.updates`)."""
         rows, cols = grad.shape
         x_max, d_max = float(np.max(np.abs(x))), float(np.max(np.abs(d)))
         if x_max == 0.0 or d_max == 0.0 or lr == 0.0:
@@ -76,7 +76,7 @@ class NumpyBackend(Backend):
 
     @staticmethod
     def _event(device, weights, cell_params, grad, n, up, step, seed, record, stats):
-        """Apply ``n`` pulses in direction ``up`` to every cell (:mod:`memsim.devices.base`)."""
+        """Apply ``n`` pulses in direction ``up`` to every cell (:mod:`memsim.physics.devices.base`)."""
         cells = np.arange(grad.size).reshape(grad.shape)
         w = weights.astype(np.float64)
         if record:

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import BackendUnavailableError
-from ...devices.formula import check_formula
+from ...physics.devices.formula import check_formula
 from .codegen import SCALAR_TYPES, kernel_signatures, source_sha256
 from .translate import HELPERS_SOURCE, translate_formula
 from .launch import CudaKernelBackend, pack_arguments

@@ -111,7 +111,7 @@ class CudaKernelBackend(Backend):
         self._launch(device, "ms_update_rank1", self._grid(rows * cols), self.block_size, args)
 
     def _pulse_coincidence(self, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
-        """Stochastic pulse coincidence (memsim.updates): scales per sample, bit streams per line, then the
+        """Stochastic pulse coincidence (memsim.physics.updates): scales per sample, bit streams per line, then the
         per-cell popcounts and pulses. Sets ``last_bl`` like the CPU backends."""
         rows, cols = weights.shape
         nb = x.shape[0]

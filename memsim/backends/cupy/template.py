@@ -179,7 +179,7 @@ KERNEL_SOURCE = r"""
 /* ---------------------------------------------------------------- one programming event
    Mirrors memsim/backends/numba/template.py: pulse_count, apply_pulses, finish_event, apply_event. */
 
-/* Pulse count of the request -lr*g under a rounding rule (memsim.updates); *up_out = direction is up. */
+/* Pulse count of the request -lr*g under a rounding rule (memsim.physics.updates); *up_out = direction is up. */
 __device__ __forceinline__ long long ms_pulse_count(double g, double lr, unsigned int cell, unsigned long long step,
                                                     unsigned int k0, unsigned int k1, int rule, long long max_pulses,
                                                     double dw_nominal, bool* up_out)
@@ -208,7 +208,7 @@ __device__ __forceinline__ long long ms_pulse_count(double g, double lr, unsigne
 }
 
 /* n pulses of the device in direction up from state wv (float64): the generic pulse physics
-   (memsim.devices.base): state-dependent mean step, cycle-to-cycle noise, clipping after every pulse. */
+   (memsim.physics.devices.base): state-dependent mean step, cycle-to-cycle noise, clipping after every pulse. */
 __device__ __forceinline__ double ms_apply_pulses(double wv, long long n, bool up, const double* __restrict__ pc,
                                                   long long ncell, long long cell, unsigned long long step,
                                                   unsigned int k0, unsigned int k1, int c2c, double sigma)
@@ -352,7 +352,7 @@ extern "C" __global__ void ms_update_dense(weight_t* __restrict__ w, const doubl
                    record, n_up, n_down, s_abs, s_absw, s_w);
 }
 
-/* Pulse coincidence, per sample: bit length and the probability scales A (inputs), B (errors) (memsim.updates;
+/* Pulse coincidence, per sample: bit length and the probability scales A (inputs), B (errors) (memsim.physics.updates;
    numba template: coincidence_bits, first half). One thread per sample; scales: nb x 2. */
 extern "C" __global__ void ms_coincidence_scales(const double* __restrict__ x, const double* __restrict__ d, long long nb, long long rows, long long cols, double lr, double dw_nominal, long long desired_bl, int um, int blm, long long* __restrict__ bl_used, double* __restrict__ scales)
 {

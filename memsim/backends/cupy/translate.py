@@ -1,4 +1,4 @@
-"""Translate a device formula (the Python subset of :mod:`memsim.devices.formula`) into a CUDA ``__device__`` function.
+"""Translate a device formula (the Python subset of :mod:`memsim.physics.devices.formula`) into a CUDA ``__device__`` function.
 
 The translator walks the Python ``ast`` (no regular expressions) after :func:`check_formula` has
 accepted the formula, so the physics is written once, in Python, and the CUDA code is derived
@@ -53,8 +53,8 @@ Remaining differences from Numba (documented, not hidden):
 Types: the argument named ``up`` is ``bool``, every other argument is ``double``. Each local has
 one type (``bool``, ``int`` or ``double``); rebinding a name with an expression of another type is
 rejected, as are unknown names. Rejections raise :class:`TranslationError` (a
-:class:`~memsim.devices.formula.FormulaError`) naming the formula and the line, in the same form
-as :func:`~memsim.devices.formula.check_formula`.
+:class:`~memsim.physics.devices.formula.FormulaError`) naming the formula and the line, in the same form
+as :func:`~memsim.physics.devices.formula.check_formula`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ import hashlib
 import linecache
 import math
 
-from ...devices.formula import FormulaError, check_formula, formula_source
+from ...physics.devices.formula import FormulaError, check_formula, formula_source
 
 __all__ = ["TranslationError", "translate_formula", "translate_source", "translate_device", "device_formulas",
            "device_function_name", "function_from_source", "HELPERS_SOURCE", "C_RESERVED"]
@@ -153,7 +153,7 @@ def function_from_source(source: str, namespace: dict | None = None):
     """A function object from formula source text, whose source ``inspect`` can read back.
 
     The text is registered in ``linecache`` under a name derived from its hash, so
-    :func:`~memsim.devices.formula.check_formula` (which reads a function's source) checks it as it
+    :func:`~memsim.physics.devices.formula.check_formula` (which reads a function's source) checks it as it
     would a model's static method.
     """
     import math as _math

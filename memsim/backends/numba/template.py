@@ -17,7 +17,7 @@ ROW_W_MAX = 2
 
 @njit(cache=True, inline="always")
 def pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal):
-    """Pulse count and direction of the request -lr*g under a rounding rule (memsim.updates)."""
+    """Pulse count and direction of the request -lr*g under a rounding rule (memsim.physics.updates)."""
     delta = -lr * g
     a = abs(delta) / dw_nominal
     if rule == 0:
@@ -138,7 +138,7 @@ def fill_bits(words, row, prob, bl, index, step, k0, k1):
 
 @njit(parallel=True, cache=True)
 def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used):
-    """Per sample: bit length and the probability scales of inputs and errors (memsim.updates);
+    """Per sample: bit length and the probability scales of inputs and errors (memsim.physics.updates);
     then the bit-packed streams of every line of every sample (parallel over lines, so that a
     single sample also uses every thread)."""
     nb, cols = x.shape

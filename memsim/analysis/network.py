@@ -1,0 +1,401 @@
+r"""One run of a network (classifier or MLP): train in place, train the digital baselines, compare, summarise.
+
+:func:`memsim.workflows.run.run_summary` dispatches here for every model that is not a linear regression
+(:func:`is_linear_regression`). The comparison follows THEORY.md ("What researchers will want to
+run", item 8): per weight, the device's drift towards its symmetry point :math:`w_s` acts as the
+explicit penalty :math:`\frac12\lambda_i (w_i - w_s)^2` with the plug-in strength
+
+.. math::  \lambda_i = \overline{|g_i|}\;F'(w_s)
+
+(:math:`\overline{|g_i|}` the recorded mean of :math:`|\Delta_i|/\eta` over the averaging window,
+divided by the batch size for accumulated updates; :math:`F'(w_s)` =
+``device.asymmetry_slope()``), so the trained network's time-averaged weights :math:`m` should be
+close to those of the digital network trained with that per-weight decay (same data order, initial
+weights and learning rates, :func:`~memsim.compare.digital.train_digital_mlp`). Distances are
+Euclidean over all non-bias weights of all layers:
+
+* ``weight_distance_to_per_weight_digital`` :math:`= \|m - m_{\rm pw}\|`,
+* ``weight_distance_to_plain_digital`` :math:`= \|m - m_0\|` (no decay),
+* ``per_weight_relative_distance`` :math:`= \|m - m_{\rm pw}\| / \|m - m_0\|` (0: the per-weight
+  penalty explains the whole shift from the undecayed network; 1: it explains nothing),
+* ``weight_distance_to_global_digital`` and ``global_relative_distance``: the same for the single
+  global weight decay ``global_weight_decay_fit`` fitted to :math:`m` in weight space
+  (:func:`~memsim.compare.digital.fit_weight_decay`, towards :math:`w_s`, bias unpenalised), for contrast.
+
+Weight space is the natural space for the penalty, but a hidden layer has nearly flat directions
+(redundant hidden units) along which time averages wander without changing the function, so the
+same comparisons are also made in function space: ``output_distance_to_*`` is the RMS distance
+:math:`\sqrt{\frac{1}{n_{\rm test}}\sum_b\|o_m(x_b) - o(x_b)\|^2}` of the test-set outputs (logits) of
+the time-averaged networks, and ``per_weight_relative_output_distance`` /
+``global_relative_output_distance`` their ratios to the distance from the undecayed network.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .penalty import LARGE_STEP, few_states_warning, near_bound_warning
+from ..compare.digital import (fit_weight_decay, flat_weights, logistic_regression, softmax_regression,
+                               train_digital_mlp)
+from ..models.mlp import (AnalogMLP, check_loss_for_task, default_loss, evaluate, get_loss, is_classification_task,
+                       loss_and_gradients, mlp_forward)
+from ..models.train_network import network_targets, train_network
+
+__all__ = ["is_linear_regression", "run_network_summary", "write_network_outputs", "network_figures",
+           "summary_lines"]
+
+#: Evaluations of the global weight-decay fit (each trains one digital network).
+GLOBAL_FIT_EVALS = 12
+
+
+def is_linear_regression(config: Any) -> bool:
+    """Whether a run config is a linear regression (the linear runner's case): a 'linear' model, the
+    'mse' loss (given or by default) and a regression task."""
+    loss = config.model.loss if config.model.loss is not None else default_loss(config.task)
+    return config.model.kind == "linear" and loss == "mse" and not is_classification_task(config.task)
+
+
+def _symmetry(device: Any) -> tuple[float, float]:
+    """``(F'(w_s), w_s)``: ``(0, 0)`` for a device with ``F = 0`` (no penalty), NaN where ``F`` has no
+    symmetry point (e.g. a constant step with ``up_down != 0``: a constant drift, not a penalty)."""
+    slope = float(device.asymmetry_slope())
+    if slope == 0.0:
+        mid = 0.5 * (float(device.w_min) + float(device.w_max))
+        return (0.0, 0.0) if abs(float(device.asymmetry_function(mid))) < 1e-12 else (math.nan, math.nan)
+    return slope, float(device.symmetry_point())
+
+
+def _nonbias(a: np.ndarray, bias: bool) -> np.ndarray:
+    return np.asarray(a)[:, :-1] if bias else np.asarray(a)
+
+
+def _layer_summary(k: int, stats: dict[str, Any], lam: np.ndarray, grad: np.ndarray, lam_term: np.ndarray,
+                   bias: bool, n_tiles: int) -> dict[str, Any]:
+    g, gw = _nonbias(stats["mean_abs_grad"], bias), _nonbias(stats["mean_abs_grad_w"], bias)
+    m, lam_nb = _nonbias(stats["weights_mean"], bias), _nonbias(lam, bias)
+    gnorm = float(np.linalg.norm(_nonbias(grad, bias)))
+    resid = float(np.linalg.norm(_nonbias(grad + lam_term, bias)))
+    return {
+        "shape": list(np.shape(stats["weights_mean"])),
+        "tiles": n_tiles,
+        "events": int(stats["events"]),
+        "lambda_plugin_mean": float(np.mean(lam_nb)),
+        "lambda_plugin_median": float(np.median(lam_nb)),
+        "lambda_plugin_min": float(np.min(lam_nb)),
+        "lambda_plugin_max": float(np.max(lam_nb)),
+        "mean_abs_grad_mean": float(np.mean(g)),
+        "mean_abs_grad_w_mean": float(np.mean(gw)),
+        "weights_mean_rms": float(np.sqrt(np.mean(m * m))),
+        "gradient_norm": gnorm,
+        "stationarity_ratio": resid / gnorm if gnorm > 0 else math.nan,
+        "pulses_up": int(np.sum(stats["pulses_up"])),
+        "pulses_down": int(np.sum(stats["pulses_down"])),
+    }
+
+
+def _warnings(config: Any, stats: list[dict[str, Any]], n_train: int, n_params: int, bias: bool) -> list[str]:
+    """The ``large_step``, ``few_states``, ``near_bound`` and ``interpolation`` warnings, per layer."""
+    dev, tr = config.device, config.train
+    half = (float(dev.w_max) - float(dev.w_min)) / 2.0
+    out = []
+    for k, s in enumerate(stats):
+        jitter = tr.lr * float(np.max(_nonbias(s["mean_abs_grad"], bias))) / half
+        if jitter > LARGE_STEP:
+            out.append(f"large_step: layer {k}: lr*max_i E|g_i|/w_max = {jitter:.3g} > {LARGE_STEP}: large weight "
+                       "jitter, O(lr) corrections to the Tikhonov picture matter (THEORY.md 2a)")
+    out += few_states_warning(dev)
+    for k, s in enumerate(stats):
+        out += near_bound_warning(_nonbias(s["weights_mean"], bias), dev, where=f"layer {k}: ")
+    if n_train <= n_params:
+        out.append(f"interpolation: n_train = {n_train} <= {n_params} weights: per-sample gradients may vanish at "
+                   "interpolating solutions, so lambda may be meaningless")
+    return out
+
+
+def _exact_classifier(loss: str, X: np.ndarray, y: np.ndarray, n_classes: int, lam: np.ndarray | None,
+                      w_s: float, bias: bool) -> tuple[np.ndarray, bool]:
+    """The exact (L-BFGS) optimum of a linear classifier as an ``(out, in + bias)`` matrix, and ``converged``."""
+    if loss == "logistic":
+        lam_w = 0.0 if lam is None else _nonbias(lam, bias)[0]
+        r = logistic_regression(X, y, lam_w, w_s=w_s, bias=bias, strict=False)
+        W = np.append(r["coef"], r["intercept"])[None, :] if bias else r["coef"][None, :]
+    else:
+        lam_w = 0.0 if lam is None else _nonbias(lam, bias)
+        r = softmax_regression(X, y, lam_w, n_classes=n_classes, w_s=w_s, bias=bias, strict=False)
+        W = np.hstack([r["coef"], r["intercept"][:, None]]) if bias else r["coef"]
+    return W, bool(r["converged"])
+
+
+def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run one network configuration; return ``(summary, arrays)`` without writing anything.
+
+    Summary keys (JSON-able through :func:`memsim.workflows.run.to_jsonable`): ``layer_sizes``, ``loss``,
+    ``test_loss_final``, ``test_loss_mean_weights``, ``test_accuracy_final``,
+    ``test_accuracy_mean_weights`` (and the ``train_*`` counterparts) of the analog network (exact
+    evaluation of the final and of the time-averaged weights); ``digital_test_loss`` /
+    ``digital_test_accuracy`` (digital network, no decay), ``digital_per_weight_test_loss`` /
+    ``digital_per_weight_test_accuracy`` (per-weight decay :math:`\\lambda_i`),
+    ``digital_global_test_loss`` / ``digital_global_test_accuracy`` (fitted global decay), all of
+    the time-averaged digital weights; ``lambda_plugin_mean`` (over all non-bias weights),
+    ``global_weight_decay_fit``; the weight- and output-space distances of the module docstring and ``per_weight_shift``
+    :math:`= \\|m_{\\rm pw} - m_0\\|`; for a network without hidden layers and a softmax/logistic loss
+    also ``exact_weight_distance_to_per_weight`` and ``exact_weight_distance_to_plain`` (to the
+    exact L-BFGS optima, NaN where the unpenalised one does not exist); ``per_layer``
+    (``layer0``, ``layer1``, ...: plug-in penalty statistics, ``mean_abs_grad_mean``,
+    ``mean_abs_grad_w_mean``, ``stationarity_ratio`` :math:`= \\|\\nabla L(m) + \\lambda\\odot(m - w_s)\\|
+    / \\|\\nabla L(m)\\|`, pulses, ...); ``curves`` (per epoch, plus ``test_loss_digital`` and
+    ``test_accuracy_digital`` of the undecayed digital network); ``pulses_up``, ``pulses_down``, ``updates``,
+    ``train_updates_per_s``; ``regime_warnings`` (``large_step``, ``few_states``, ``near_bound``,
+    ``interpolation`` as for linear runs, per layer; ``no_symmetry_point``; ``separable``);
+    ``provenance`` (as the linear runner's).
+
+    The global fit trains up to ``GLOBAL_FIT_EVALS + 1`` digital networks; with the plain and the
+    per-weight one these dominate the run time for small tiles.
+
+    ``arrays`` holds the per-layer weight matrices (analog final and mean, digital plain and
+    per-weight means, plug-in :math:`\\lambda_i`, recorded statistics) and the data.
+    """
+    from ..workflows.run import provenance
+
+    t0 = time.perf_counter()
+    task, mc, tr = config.task, config.model, config.train
+    data = task.load(config.seed)
+    loss = check_loss_for_task(mc.loss if mc.loss is not None else default_loss(task), task)
+    lf = get_loss(loss)
+    y, yt, n_classes = network_targets(data)
+    X, Xt = np.asarray(data.X_train, dtype=np.float64), np.asarray(data.X_test, dtype=np.float64)
+    sizes = [X.shape[1], *mc.hidden, lf.n_outputs(n_classes, y)]
+    model = AnalogMLP(sizes, mc.activation, device=config.device, update=config.update, periphery=config.periphery,
+                      bias=mc.bias, max_tile_size=mc.max_tile_size, backend=config.backend, dtype=config.dtype,
+                      seed=config.seed)
+    result = train_network(model, data, tr, config.seed, loss=loss, progress=progress)
+    bias, act = mc.bias, mc.activation
+
+    def ev(W, XX, yy):
+        return evaluate(W, XX, yy, lf, act, bias, n_classes)
+
+    common = dict(loss=loss, activation=act, bias=bias, n_classes=n_classes, lrs=result.lrs,
+                  permutations=result.orders, batch_size=tr.batch_size, accumulate=tr.accumulate,
+                  average_from=tr.average_from)
+
+    def digital(weight_decay, w_s, curves=False):
+        extra = dict(X_test=Xt, y_test=yt) if curves else {}
+        return train_digital_mlp(result.initial_weights, X, y, weight_decay=weight_decay, w_s=w_s, **common, **extra)
+
+    warnings: list[str] = []
+    stats = result.statistics
+    m = result.weights_mean
+    m_flat = flat_weights(m, bias)
+    per_event = tr.batch_size if tr.accumulate else 1
+    slope, w_s = _symmetry(config.device)
+    if not math.isfinite(slope) or slope < 0 or not math.isfinite(w_s):
+        warnings.append(f"no_symmetry_point: the device has no restoring symmetry point (F'(w_s) = {slope:.3g}): "
+                        "no per-weight Tikhonov form, the per-weight comparison is skipped")
+        lam = [np.full(W.shape, math.nan) for W in m]
+    else:
+        lam = [slope * s["mean_abs_grad"] / per_event for s in stats]
+
+    plain = digital(0.0, 0.0, curves=True)
+    d_plain = float(np.linalg.norm(m_flat - flat_weights(plain["weights_mean"], bias)))
+    nan_pair = (math.nan, math.nan)
+    if all(np.all(np.isfinite(L)) for L in lam):
+        pw = digital(lam, [np.full(W.shape, w_s) for W in m])
+        d_pw = float(np.linalg.norm(m_flat - flat_weights(pw["weights_mean"], bias)))
+        pw_eval = ev(pw["weights_mean"], Xt, yt)
+        shift = float(np.linalg.norm(flat_weights(pw["weights_mean"], bias)
+                                     - flat_weights(plain["weights_mean"], bias)))
+    else:
+        pw, d_pw, pw_eval, shift = None, math.nan, nan_pair, math.nan
+
+    # A single global weight decay, fitted to m, for contrast (towards w_s; bias unpenalised).
+    lam_nb = np.concatenate([_nonbias(L, bias).ravel() for L in lam])
+    half = (float(config.device.w_max) - float(config.device.w_min)) / 2.0
+    g_all = np.concatenate([_nonbias(s["mean_abs_grad"], bias).ravel() for s in stats]) / per_event
+    if np.all(np.isfinite(lam_nb)) and np.mean(lam_nb) > 0:
+        scale = float(np.mean(lam_nb))
+    else:  # no plug-in penalty: the soft-bounds scale E|g| / w_max
+        scale = float(np.mean(g_all)) / half
+    glob_cache: dict[float, dict[str, Any]] = {}
+
+    def glob_distance(value: float) -> float:
+        glob_cache[value] = digital(value, w_s if math.isfinite(w_s) else 0.0)
+        return float(np.linalg.norm(m_flat - flat_weights(glob_cache[value]["weights_mean"], bias)))
+
+    if scale > 0 and math.isfinite(scale):
+        lam_glob, d_glob = fit_weight_decay(glob_distance, scale, max_evals=GLOBAL_FIT_EVALS)
+        glob_eval = ev(glob_cache[lam_glob]["weights_mean"], Xt, yt)
+    else:
+        lam_glob, d_glob, glob_eval = math.nan, math.nan, nan_pair
+
+    # Exact optima of a linear classifier (no hidden layer), where they exist.
+    exact = {}
+    if len(sizes) == 2 and loss in ("softmax", "logistic"):
+        W0, ok0 = _exact_classifier(loss, X, y, n_classes, None, 0.0, bias)
+        if not ok0:
+            warnings.append("separable: the unpenalised exact optimum does not exist (L-BFGS did not converge; the "
+                            "classes are probably separable): exact_weight_distance_to_plain is NaN")
+        exact["exact_weight_distance_to_plain"] = (float(np.linalg.norm(m_flat - flat_weights([W0], bias)))
+                                                   if ok0 else math.nan)
+        if all(np.all(np.isfinite(L)) for L in lam):
+            Wpw, okpw = _exact_classifier(loss, X, y, n_classes, lam[0], w_s, bias)
+            exact["exact_weight_distance_to_per_weight"] = (float(np.linalg.norm(m_flat - flat_weights([Wpw], bias)))
+                                                            if okpw else math.nan)
+        else:
+            exact["exact_weight_distance_to_per_weight"] = math.nan
+
+    # Per-layer statistics and the stationarity check of m under the per-weight penalty.
+    T = lf.targets(y, n_classes)
+    _, grads = loss_and_gradients(m, X, T, lf, act, bias)
+    per_layer = {}
+    for k, (s, L, G, W) in enumerate(zip(stats, lam, grads, m)):
+        per_layer[f"layer{k}"] = _layer_summary(k, s, L, G, L * (W - w_s), bias, model.layers[k].n_tiles)
+    n_params = int(m_flat.size)
+    warnings += _warnings(config, stats, X.shape[0], n_params, bias)
+
+    # Function space: RMS distance of the test-set outputs (logits) of the time-averaged networks.
+    out_m = mlp_forward(m, Xt, act, bias)[0]
+
+    def out_distance(W):
+        return float(np.sqrt(np.mean(np.sum((out_m - mlp_forward(W, Xt, act, bias)[0]) ** 2, axis=1))))
+
+    o_plain = out_distance(plain["weights_mean"])
+    o_pw = out_distance(pw["weights_mean"]) if pw is not None else math.nan
+    o_glob = out_distance(glob_cache[lam_glob]["weights_mean"]) if lam_glob in glob_cache else math.nan
+
+    final_tr, final_te = ev(result.weights_final, X, y), ev(result.weights_final, Xt, yt)
+    mean_tr, mean_te = ev(m, X, y), ev(m, Xt, yt)
+    plain_te = ev(plain["weights_mean"], Xt, yt)
+    pulses_up = sum(int(np.sum(s["pulses_up"])) for s in stats)
+    pulses_down = sum(int(np.sum(s["pulses_down"])) for s in stats)
+    summary = {
+        "layer_sizes": sizes,
+        "loss": loss,
+        "test_loss_final": final_te[0],
+        "test_loss_mean_weights": mean_te[0],
+        "test_accuracy_final": final_te[1],
+        "test_accuracy_mean_weights": mean_te[1],
+        "train_loss_final": final_tr[0],
+        "train_loss_mean_weights": mean_tr[0],
+        "train_accuracy_final": final_tr[1],
+        "train_accuracy_mean_weights": mean_tr[1],
+        "digital_test_loss": plain_te[0],
+        "digital_test_accuracy": plain_te[1],
+        "digital_per_weight_test_loss": pw_eval[0],
+        "digital_per_weight_test_accuracy": pw_eval[1],
+        "digital_global_test_loss": glob_eval[0],
+        "digital_global_test_accuracy": glob_eval[1],
+        "lambda_plugin_mean": float(np.mean(lam_nb)),
+        "global_weight_decay_fit": lam_glob,
+        "weight_distance_to_per_weight_digital": d_pw,
+        "weight_distance_to_plain_digital": d_plain,
+        "weight_distance_to_global_digital": d_glob,
+        "per_weight_relative_distance": d_pw / d_plain if d_plain > 0 else math.nan,
+        "global_relative_distance": d_glob / d_plain if d_plain > 0 else math.nan,
+        "per_weight_shift": shift,
+        "output_distance_to_per_weight_digital": o_pw,
+        "output_distance_to_plain_digital": o_plain,
+        "output_distance_to_global_digital": o_glob,
+        "per_weight_relative_output_distance": o_pw / o_plain if o_plain > 0 else math.nan,
+        "global_relative_output_distance": o_glob / o_plain if o_plain > 0 else math.nan,
+        **exact,
+        "per_layer": per_layer,
+        "curves": {**result.curves, "test_loss_digital": list(plain["curves"]["test_loss"]),
+                   "test_accuracy_digital": list(plain["curves"]["test_accuracy"])},
+        "pulses_up": pulses_up,
+        "pulses_down": pulses_down,
+        "updates": int(model.step),
+        "train_updates_per_s": model.step / result.wall_s if result.wall_s > 0 else None,
+        "regime_warnings": warnings,
+        "provenance": provenance(config, model.backend.name, t0),
+    }
+    arrays = {
+        "data": data,
+        "weights_final": result.weights_final,
+        "weights_mean": m,
+        "initial_weights": result.initial_weights,
+        "lambda_plugin": lam,
+        "mean_abs_grad": [s["mean_abs_grad"] for s in stats],
+        "mean_abs_grad_w": [s["mean_abs_grad_w"] for s in stats],
+        "digital_weights_mean": plain["weights_mean"],
+        "digital_per_weight_weights_mean": pw["weights_mean"] if pw is not None else None,
+        "w_s": w_s,
+    }
+    return summary, arrays
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """A few lines for the console (``memsim run``): accuracies and the per-weight comparison."""
+    def f(key: str) -> str:
+        v = summary.get(key)
+        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
+
+    lines = [f"network {summary['layer_sizes']} ({summary['loss']}): test loss {f('test_loss_final')} final, "
+             f"{f('test_loss_mean_weights')} time-averaged; digital {f('digital_test_loss')}, "
+             f"per-weight decay {f('digital_per_weight_test_loss')}"]
+    if summary.get("test_accuracy_final") is not None and math.isfinite(summary["test_accuracy_final"]):
+        lines.append(f"test accuracy {f('test_accuracy_final')} final, {f('test_accuracy_mean_weights')} "
+                     "time-averaged; "
+                     f"digital {f('digital_test_accuracy')}, per-weight decay {f('digital_per_weight_test_accuracy')}")
+    lines += [f"lambda_plugin_mean = {f('lambda_plugin_mean')}   "
+              f"global_weight_decay_fit = {f('global_weight_decay_fit')}",
+              f"per_weight_relative_distance = {f('per_weight_relative_distance')} (weights), "
+              f"{f('per_weight_relative_output_distance')} (outputs); global: {f('global_relative_distance')}, "
+              f"{f('global_relative_output_distance')}"]
+    return lines + [f"warning: {w}" for w in summary["regime_warnings"]]
+
+
+def write_network_outputs(summary: dict[str, Any], arrays: dict[str, Any], out: str | Path,
+                          figures: bool = True) -> None:
+    """Write ``weights.npz`` (per layer ``<name>_<layer>`` arrays) and, with ``figures``, the figures."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    blobs = {}
+    for name in ("weights_final", "weights_mean", "initial_weights", "lambda_plugin", "mean_abs_grad",
+                 "mean_abs_grad_w", "digital_weights_mean", "digital_per_weight_weights_mean"):
+        for k, a in enumerate(arrays.get(name) or []):
+            blobs[f"{name}_{k}"] = np.asarray(a)
+    tmp = out / ".weights.tmp.npz"
+    np.savez_compressed(tmp, **blobs)
+    tmp.replace(out / "weights.npz")
+    if figures:
+        network_figures(summary, arrays, out)
+
+
+def network_figures(summary: dict[str, Any], arrays: dict[str, Any], out: str | Path) -> list[Path]:
+    """Learning curves (loss, accuracy; analog vs digital) and per-layer histograms of the plug-in lambda_i."""
+    from ..plotting.figures import _save, pyplot
+
+    plt = pyplot()
+    out = Path(out)
+    c = summary["curves"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(c["epoch"], c["train_loss"], label="train")
+    a1.plot(c["epoch"], c["test_loss"], label="test")
+    a1.plot(c["epoch"], c["test_loss_digital"], "k:", label="digital test (no decay)")
+    a1.set(xlabel="epoch", ylabel=f"loss ({summary['loss']})", yscale="log", title="in-place training")
+    a1.legend(fontsize=8)
+    if any(np.isfinite(c["test_accuracy"])):
+        a2.plot(c["epoch"], c["train_accuracy"], label="train")
+        a2.plot(c["epoch"], c["test_accuracy"], label="test")
+        a2.plot(c["epoch"], c["test_accuracy_digital"], "k:", label="digital test")
+        a2.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+        a2.legend(fontsize=8)
+    paths = [_save(fig, out / "curves.png")]
+    lam = arrays.get("lambda_plugin") or []
+    bias = bool(summary["provenance"]["config"]["model"]["bias"])
+    if lam and all(np.all(np.isfinite(L)) for L in lam):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for k, L in enumerate(lam):
+            v = _nonbias(L, bias).ravel()
+            v = v[v > 0]
+            if v.size:
+                ax.hist(np.log10(v), bins=40, alpha=0.6, label=f"layer {k}")
+        ax.set(xlabel="log10 lambda_i (plug-in)", ylabel="weights", title="per-weight penalty by layer")
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, out / "lambda.png"))
+    return paths

@@ -1,0 +1,295 @@
+"""The crossbar tile: an ``out x in`` array of devices on a backend, read by VMMs, trained by pulses.
+
+Conventions (DESIGN.md, "Definitions"): ``Tile(rows=out, cols=in)``, ``y = W x``; an update requests
+``Delta W[j, i] = -lr * d[j] * x[i]`` with ``d = dL/dy``; weights are dimensionless device weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend, TileStatistics, get_backend
+from ..backends.base import sequential_forward, sequential_outer_sum
+from ..physics.devices import PulsedDevice
+from .. import rng
+from ..params import check_bool, check_float, check_int, invalid
+from ..physics.periphery import Periphery, quantize
+from ..physics.updates import StochasticRounding, UpdateRule
+
+__all__ = ["Tile"]
+
+
+class Tile:
+    """An analog crossbar tile trained in place.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Output and input size (``W`` has shape ``(rows, cols)``).
+    device : PulsedDevice
+        Device model of every cell (per-cell parameters are drawn from it once, from ``seed``).
+    update : UpdateRule, optional
+        Pulse-count rule; default :class:`~memsim.physics.updates.StochasticRounding`.
+    periphery : Periphery, optional
+        DAC/ADC and read noise of ``forward`` and ``backward`` (:mod:`memsim.physics.periphery`); default:
+        none (exact VMMs).
+    backend : str or Backend
+        ``"numba"`` (default), ``"numpy"`` (the reference), ``"cupy"`` (NVIDIA GPU) or ``"auto"``.
+    dtype : {"float32", "float64"}
+        Storage dtype of the weights; update arithmetic is float64.
+    seed : int
+        Run seed in ``[0, 2**64)``: the Philox key of all of this tile's noise.
+    zero_shift : bool
+        Program a per-cell reference at each cell's symmetry point ``w_s`` (THEORY.md 2d): the tile's
+        effective weight is ``w - w_s`` (the reference's current is subtracted from every read), so
+        the device's pull acts towards 0 instead of towards a random reference vector. ``weights``,
+        ``program`` and ``statistics`` then speak effective weights.
+
+    Notes
+    -----
+    Every programming event (one sample of a per-sample batch, or one accumulated batch) gets the
+    next value of :attr:`step`; a cell's random numbers depend only on (seed, step, stream, cell,
+    pulse), so results do not depend on thread count or backend.
+    """
+
+    def __init__(self, rows: int, cols: int, device: PulsedDevice, update: UpdateRule | None = None,
+                 periphery: Any = None, backend: str | Backend = "numba", dtype="float64", seed: int = 0,
+                 zero_shift: bool = False):
+        self.rows = check_int("Tile", "rows", rows, 1)
+        self.cols = check_int("Tile", "cols", cols, 1)
+        if not isinstance(device, PulsedDevice):
+            raise invalid("Tile", "device", "a PulsedDevice instance (memsim.physics.devices)", device)
+        self.update_rule = StochasticRounding() if update is None else update
+        if not isinstance(self.update_rule, UpdateRule):
+            raise invalid("Tile", "update", "an UpdateRule instance (memsim.physics.updates)", update)
+        self.periphery = Periphery() if periphery is None else periphery
+        if not isinstance(self.periphery, Periphery):
+            raise invalid("Tile", "periphery", "a Periphery instance (memsim.physics.periphery) or None", periphery)
+        self.read_step = 0
+        self.seed = check_int("Tile", "seed", seed, 0, 2 ** 64 - 1)
+        self.device = device
+        self.backend = get_backend(backend, dtype)
+        self.step = 0
+        self.recording = False
+        self.recorded_events = 0
+        params = device.sample_cell_parameters(self.rows, self.cols, self.seed)
+        self._cell_params = self.backend.asarray(params, dtype=np.float64)
+        self._uniform_params = bool(np.all(params == params[:, :1, :1]))  # no d2d spread, no faults
+        names = device.all_cell_parameters
+        self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]
+        self._stuck = params[names.index("stuck")] != 0.0
+        self.zero_shift = check_bool("Tile", "zero_shift", zero_shift)
+        self.reference = (device.cell_symmetry_points(dict(zip(names, params))) if zero_shift
+                          else np.zeros((self.rows, self.cols)))
+        initial = np.clip(self.reference, self._w_min, self._w_max)
+        if device.stuck_at != "initial":
+            initial = np.where(self._stuck, self._w_min if device.stuck_at == "w_min" else self._w_max, initial)
+        self._weights = self.backend.asarray(initial)
+        self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def dtype(self) -> np.dtype:
+        """Storage dtype of the weights."""
+        return self.backend.dtype
+
+    @property
+    def weights(self) -> np.ndarray:
+        """A NumPy copy of the present (effective) weights, shape ``(rows, cols)``."""
+        w = self.backend.to_numpy(self._weights)
+        return w - self.reference if self.zero_shift else w
+
+    @property
+    def device_weights(self) -> np.ndarray:
+        """The devices' own states (equal to ``weights`` without zero-shifting)."""
+        return self.backend.to_numpy(self._weights)
+
+    @property
+    def cell_parameters(self) -> dict[str, np.ndarray]:
+        """Per-cell device parameters (after device-to-device variation), as NumPy arrays."""
+        params = self.backend.to_numpy(self._cell_params)
+        return dict(zip(self.device.all_cell_parameters, params))
+
+    def program(self, w) -> None:
+        """Set the weights (ideal programming, clipped to each cell's bounds; stuck cells stay put)."""
+        w = np.broadcast_to(np.asarray(w, dtype=np.float64), (self.rows, self.cols))
+        if not np.all(np.isfinite(w)):
+            raise invalid("Tile.program", "w", "finite numbers", "an array with non-finite values")
+        new = np.clip(w + self.reference, self._w_min, self._w_max)
+        if self._stuck.any():
+            new = np.where(self._stuck, self.device_weights, new)
+        self._weights = self.backend.asarray(new)
+
+    # ------------------------------------------------------------------ reads
+    def _batch(self, name: str, v, size: int) -> tuple[np.ndarray, bool]:
+        v = np.asarray(v, dtype=np.float64)
+        single = v.ndim == 1
+        v2 = v[None, :] if single else v
+        if v2.ndim != 2 or v2.shape[1] != size:
+            raise invalid("Tile", name, f"an array of shape ({size},) or (batch, {size})", f"shape {v.shape}")
+        if not np.all(np.isfinite(v2)):
+            raise invalid("Tile", name, "finite numbers", "an array with non-finite values")
+        return np.ascontiguousarray(v2), single
+
+    def exact_forward(self, X) -> np.ndarray:
+        """Ideal read ``X W_eff^T`` as sequential float64 dot products (what fused training computes):
+        ``w x`` minus, with zero-shifting, the reference's ``r x``."""
+        X = np.asarray(X, dtype=np.float64)
+        y = sequential_forward(self.device_weights, X)
+        return y - sequential_forward(self.reference, X) if self.zero_shift else y
+
+    def forward(self, x):
+        """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``, through the periphery."""
+        xb, single = self._batch("x", x, self.cols)
+        y = self._read(xb, transpose=False)
+        return y[0] if single else y
+
+    def backward(self, d):
+        """``W^T d`` for ``d`` of shape ``(rows,)`` or ``(batch, rows)``, through the periphery
+        when ``periphery.backward``."""
+        db, single = self._batch("d", d, self.rows)
+        z = self._read(db, transpose=True)
+        return z[0] if single else z
+
+    def _read(self, v: np.ndarray, transpose: bool) -> np.ndarray:
+        """One periphery read (module :mod:`memsim.physics.periphery`); exact VMM when it is off."""
+        be, p = self.backend, self.periphery
+        w = self._weights
+        ref = (v @ self.reference if transpose else v @ self.reference.T) if self.zero_shift else 0.0
+        if not p.active or (transpose and not p.backward):
+            out = be.mvm_t(weights=w, d=be.asarray(v)) if transpose else be.mvm(weights=w, x=be.asarray(v))
+            return be.to_numpy(out) - ref
+        step = self.read_step
+        self.read_step += 1
+        xp = be.xp
+        v = quantize(be.asarray(v, dtype=np.float64), p.dac, xp)
+        w64 = be.asarray(w, dtype=np.float64)
+        if p.weight_noise > 0:
+            noise = be.normals(shape=(v.shape[0], self.rows, self.cols), seed=self.seed, step=step,
+                               stream=rng.STREAM_WEIGHT_READ)
+            noisy = w64[None, :, :] * (1.0 + p.weight_noise * noise)
+            out = xp.einsum("bji,bj->bi", noisy, v) if transpose else xp.einsum("bji,bi->bj", noisy, v)
+        else:
+            out = v @ w64 if transpose else v @ w64.T
+        if p.output_noise > 0:
+            out = out + p.output_noise * be.normals(shape=out.shape, seed=self.seed, step=step,
+                                                    stream=rng.STREAM_READ)
+        return be.to_numpy(quantize(be.asarray(be.to_numpy(out) - ref, dtype=np.float64), p.adc, xp))
+
+    # ------------------------------------------------------------------ writes
+    def update(self, x, d, lr: float, accumulate: bool = False) -> None:
+        """Program the update ``Delta W = -lr * d x^T`` in place.
+
+        Parameters
+        ----------
+        x : array_like, shape (cols,) or (batch, cols)
+        d : array_like, shape (rows,) or (batch, rows)
+            ``dL/dy`` per sample.
+        lr : float
+            Per-sample learning rate (>= 0).
+        accumulate : bool
+            ``False`` (hardware-faithful default): the samples are programmed one after the other
+            as rank-1 outer products, one programming event each. ``True``: the batch gradient
+            ``sum_b d_b x_b^T`` is summed digitally and programmed as one event.
+        """
+        xb, _ = self._batch("x", x, self.cols)
+        db, _ = self._batch("d", d, self.rows)
+        if xb.shape[0] != db.shape[0]:
+            raise invalid("Tile.update", "d", f"a batch of {xb.shape[0]} rows like x", f"{db.shape[0]} rows")
+        lr = check_float("Tile.update", "lr", lr, 0.0)
+        check_bool("Tile.update", "accumulate", accumulate)
+        if accumulate and self.update_rule.kind == "pulse_coincidence":
+            raise invalid("Tile.update", "accumulate", "False with the 'pulse_coincidence' rule (its bit "
+                          "streams program rank-1 outer products only)", accumulate)
+        common = dict(device=self.device, rule=self.update_rule, weights=self._weights,
+                      cell_params=self._cell_params, lr=lr, step=self.step, seed=self.seed,
+                      record=self.recording, stats=self._stats, uniform_params=self._uniform_params)
+        if accumulate:
+            grad = sequential_outer_sum(db, xb)  # summed in sample order: reproducible everywhere
+            self.backend.pulse_update_dense(grad=self.backend.asarray(grad, dtype=np.float64), **common)
+            events = 1
+        else:
+            self.backend.pulse_update(x=self.backend.asarray(xb, dtype=np.float64),
+                                      d=self.backend.asarray(db, dtype=np.float64), **common)
+            events = xb.shape[0]
+        self.step += events
+        if self.recording:
+            self.recorded_events += events
+
+    def train_linear_epochs(self, X, Y, order, lrs, batch_size: int = 1, accumulate: bool = False,
+                            record_from: int = -1) -> None:
+        """Train this tile as a linear model for whole epochs (see ``Backend.train_linear_epochs``).
+
+        Equivalent, bit for bit, to looping over the batches of ``order``: ``d = W x - y`` by
+        :func:`~memsim.backends.base.sequential_forward` (with zero-shifting
+        ``d = w x - (y + r x)``), then :meth:`update`; recording switches on
+        at the first batch whose event index (counted from this call) reaches ``record_from``.
+        """
+        if accumulate and self.update_rule.kind == "pulse_coincidence":
+            raise invalid("Tile.train_linear_epochs", "accumulate", "False with the 'pulse_coincidence' rule",
+                          accumulate)
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        if self.zero_shift:  # d = w x - (y + r x): the reference current, subtracted
+            Y = Y + sequential_forward(self.reference, X)
+        events, recorded = self.backend.train_linear_epochs(
+            device=self.device, rule=self.update_rule, weights=self._weights, cell_params=self._cell_params,
+            X=X, Y=Y, order=np.asarray(order),
+            lrs=np.asarray(lrs, dtype=np.float64), batch_size=int(batch_size), accumulate=bool(accumulate),
+            step=self.step, seed=self.seed, record_from=int(record_from), stats=self._stats)
+        self.step += events
+        self.recorded_events += recorded
+        if recorded:
+            self.recording = True
+
+    # ------------------------------------------------------------------ statistics
+    def start_recording(self) -> None:
+        """Open the averaging window: from now on every update adds to the recorded sums."""
+        self.recording = True
+
+    def stop_recording(self) -> None:
+        """Close the averaging window (the sums are kept)."""
+        self.recording = False
+
+    def reset_statistics(self) -> None:
+        """Zero the recorded sums, the event count and the pulse counters."""
+        self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
+        self.recorded_events = 0
+
+    def statistics(self) -> dict[str, Any]:
+        """Recorded per-weight statistics as NumPy arrays.
+
+        Returns
+        -------
+        dict
+            ``events`` (programming events in the window), ``pulses_up``, ``pulses_down`` (all
+            updates), ``sum_abs_grad``, ``sum_abs_grad_w``, ``sum_w`` (window sums) and, when
+            ``events > 0``, the means ``mean_abs_grad`` (``E|g|``), ``mean_abs_grad_w``
+            (``E[|g| w]``) and ``weights_mean``.
+        """
+        s = self._stats
+        s.settle()
+        out: dict[str, Any] = {
+            "events": self.recorded_events,
+            "pulses_up": self.backend.to_numpy(s.n_up),
+            "pulses_down": self.backend.to_numpy(s.n_down),
+            "sum_abs_grad": self.backend.to_numpy(s.sum_abs_grad),
+            "sum_abs_grad_w": self.backend.to_numpy(s.sum_abs_grad_w),
+            "sum_w": self.backend.to_numpy(s.sum_w),
+        }
+        if self.zero_shift:  # effective coordinates w - r
+            r = self.reference
+            out["sum_abs_grad_w"] = out["sum_abs_grad_w"] - r * out["sum_abs_grad"]
+            out["sum_w"] = out["sum_w"] - self.recorded_events * r
+        if self.recorded_events:
+            n = float(self.recorded_events)
+            out["mean_abs_grad"] = out["sum_abs_grad"] / n
+            out["mean_abs_grad_w"] = out["sum_abs_grad_w"] / n
+            out["weights_mean"] = out["sum_w"] / n
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Tile({self.rows}x{self.cols}, device={self.device.kind}, update={self.update_rule.kind}, "
+                f"backend={self.backend.name}, dtype={self.dtype.name}, seed={self.seed})")

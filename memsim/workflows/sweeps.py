@@ -1,0 +1,667 @@
+"""Parameter sweeps: a grid over dotted config keys x seeds, resumable, on a process pool or a Dask cluster.
+
+A sweep config is a run config (``memsim run``) plus a ``[sweep]`` table::
+
+    seed = 1                      # root seed of the sweep's seeds
+    [sweep]
+    seeds = 3                     # seed index k = 0, 1, 2 at every grid point
+    [sweep.grid]                  # one dimension per key (cartesian product)
+    "device.dw_min_std" = [0.0, 1.0]
+    [sweep.zip.w_range]           # keys varied together: one dimension named 'w_range'
+    "device.w_max" = [0.5, 1.0, 2.0]
+    "device.w_min" = [-0.5, -1.0, -2.0]
+    [[sweep.points]]              # explicit points: one dimension named 'point'
+    "train.lr" = 0.01
+    "train.epochs" = 100
+
+The dimensions are the grid keys (in file order), then the zip groups, then ``point``, then
+``seed``. Seed index ``k`` gives the same run seed at every grid point (common random numbers):
+``generate_state(1, uint64)[0]`` of child ``k`` of ``SeedSequence(seed)``, masked to 63 bits
+(the range of a run's ``seed``).
+
+Each point's result is written atomically to ``DIR/points/<hash>.json`` (``<hash>.failed.json``
+when it failed), the hash being that of the point's full resolved config, so a re-run skips
+finished points and retries failed ones. ``DIR/sweep.json`` pins the sweep: a re-run with a
+different config in the same folder is refused. Points run in a local process pool, or on a Dask
+cluster (``--scheduler``) through the same ``concurrent.futures`` interface: one call of
+:func:`run_point` per point.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .config import TOP_LEVEL, RunConfig, load_toml, resolve_config
+from ..errors import ConfigError, MemsimError
+from ..params import check_int, invalid
+
+__all__ = ["Dim", "Point", "Sweep", "SweepOutcome", "parse_sweep", "load_sweep", "sweep_seeds", "config_hash",
+           "run_point", "run_sweep", "add_sweep_arguments", "sweep_main", "SWEEP_JSON", "POINTS_DIR", "RESULTS_NC"]
+
+SWEEP_JSON = "sweep.json"
+POINTS_DIR = "points"
+RESULTS_NC = "results.nc"
+FORMAT = 1
+SWEEP_KEYS = ("seeds", "grid", "zip", "points")
+#: Summary entries that must be finite for a point to count as done (others may be NaN/null).
+REQUIRED_FINITE = ("weights_final", "weights_mean", "test_loss_final", "test_loss_mean_weights")
+REQUIRED_FINITE_CURVES = ("train_loss", "test_loss")
+_MASK63 = (1 << 63) - 1
+_RESERVED_NAMES = ("seed", "seed_value", "weight", "epoch", "output", "point")
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension of a sweep: one key (grid) or several varied together (zip group, points)."""
+
+    name: str
+    """Dimension name: the dotted key for a grid key, the group name for a zip group, 'point'."""
+    keys: tuple[str, ...]
+    """The dotted config keys set along this dimension."""
+    values: tuple[tuple[Any, ...], ...]
+    """One tuple of values (aligned with ``keys``) per position."""
+    kind: str
+    """'grid', 'zip' or 'points'."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (stored in sweep.json and results.nc)."""
+        return {"name": self.name, "kind": self.kind, "keys": list(self.keys),
+                "values": [list(v) for v in self.values]}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of a sweep: a position on every dimension and a seed index."""
+
+    index: tuple[int, ...]
+    """Position along each dimension, then the seed index."""
+    overrides: dict[str, Any]
+    """Dotted key -> value applied to the base config."""
+    seed_index: int
+    seed: int
+    config: RunConfig
+    hash: str
+    """:func:`config_hash` of ``config``: the name of the point's result file."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: the base run config, its dimensions and its seeds."""
+
+    raw: dict[str, Any]
+    """The whole document (run config plus the [sweep] table), as parsed."""
+    base: dict[str, Any]
+    """The run config without the [sweep] table."""
+    dims: tuple[Dim, ...]
+    seeds: tuple[int, ...]
+    points: tuple[Point, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Sizes of the dimensions, then of the seed dimension."""
+        return tuple(len(d.values) for d in self.dims) + (len(self.seeds),)
+
+    def signature(self) -> str:
+        """Hash of what the sweep computes (dimensions, seeds and every point's config)."""
+        return _sha({"dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
+                     "points": [p.hash for p in self.points]})
+
+    def manifest(self) -> dict[str, Any]:
+        """Content of ``sweep.json``: enough for :func:`memsim.workflows.results.collect` to label every point."""
+        from .. import __version__
+
+        return {"format": FORMAT, "signature": self.signature(), "memsim_version": __version__,
+                "config": self.raw, "dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
+                "points": [{"hash": p.hash, "index": list(p.index)} for p in self.points]}
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What one call of :func:`run_sweep` did."""
+
+    total: int
+    done: int
+    """Points computed successfully by this call."""
+    failed: int
+    """Points that failed in this call (recorded with their error)."""
+    skipped: int
+    """Points already finished before this call."""
+    results: Path | None
+    """``DIR/results.nc`` when collected."""
+    failures: tuple[dict[str, Any], ...] = ()
+
+
+def _sha(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_hash(config: RunConfig) -> str:
+    """Short hash (20 hex digits) of a fully resolved run config: a point's file name."""
+    return _sha(config.to_dict())[:20]
+
+
+def sweep_seeds(root_seed: int, n: int) -> tuple[int, ...]:
+    """Run seeds of seed indices ``0..n-1``: one integer from each child of ``SeedSequence(root_seed)``.
+
+    Parameters
+    ----------
+    root_seed : int
+        The config's top-level ``seed``.
+    n : int
+        Number of seeds.
+
+    Returns
+    -------
+    tuple of int
+        ``int(child_k.generate_state(1, np.uint64)[0])`` masked to 63 bits, for ``k < n``.
+    """
+    children = np.random.SeedSequence(root_seed).spawn(n)
+    return tuple(int(c.generate_state(1, np.uint64)[0]) & _MASK63 for c in children)
+
+
+# --- parsing and validation ------------------------------------------------------------------------
+
+def _check_key(owner: str, key: Any, value: Any) -> str:
+    """A swept key must be 'backend', 'dtype' or 'section.param' (the seed is swept by [sweep] seeds)."""
+    if not isinstance(key, str):
+        raise invalid(owner, str(key), "a dotted key of the run config such as 'device.w_max'", value)
+    if key == "seed":
+        raise invalid(owner, key, "absent (seeds are swept by '[sweep] seeds = N', common to every grid point)",
+                      value)
+    parts = key.split(".")
+    top = parts[0]
+    if top not in TOP_LEVEL or (top in ("backend", "dtype") and len(parts) != 1) or \
+            (top not in ("backend", "dtype") and len(parts) != 2):
+        raise invalid(owner, key, "a dotted key of the run config: 'backend', 'dtype' or 'section.param' with "
+                      "section one of " + ", ".join(TOP_LEVEL[3:]) + " (e.g. 'device.w_max')", value)
+    return key
+
+
+def _is_scalar(v: Any) -> bool:
+    return isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and not math.isfinite(v))
+
+
+def _check_values(owner: str, key: str, values: Any, length: int | None = None) -> tuple[Any, ...]:
+    allowed = "a non-empty list of distinct numbers, strings or booleans"
+    if length is not None:
+        allowed = f"a list of {length} distinct numbers, strings or booleans (as long as the group's first list)"
+    if not isinstance(values, list) or not values or not all(_is_scalar(v) for v in values):
+        raise invalid(owner, key, allowed, values)
+    if length is not None and len(values) != length:
+        raise invalid(owner, key, allowed, values)
+    if len(set(map(repr, values))) != len(values):
+        raise invalid(owner, key, allowed, values)
+    return tuple(values)
+
+
+def _table(owner: str, name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(owner, name, "a table", value)
+    return value
+
+
+def _grid_dims(grid: Any) -> list[Dim]:
+    grid = _table("sweep", "grid", grid)
+    dims = []
+    for key, values in grid.items():
+        key = _check_key("sweep.grid", key, values)
+        dims.append(Dim(key, (key,), tuple((v,) for v in _check_values("sweep.grid", key, values)), "grid"))
+    return dims
+
+
+def _zip_dims(groups: Any) -> list[Dim]:
+    groups = _table("sweep", "zip", groups)
+    dims = []
+    for name, group in groups.items():
+        owner = f"sweep.zip.{name}"
+        group = _table("sweep.zip", name, group)
+        if not group:
+            raise invalid("sweep.zip", name, "a table of dotted keys, each with a list of values", group)
+        if name in _RESERVED_NAMES or "." in name:
+            raise invalid("sweep.zip", name, "a group name without dots, other than " + ", ".join(_RESERVED_NAMES),
+                          group)
+        columns, length = [], None
+        for key, values in group.items():
+            _check_key(owner, key, values)
+            columns.append(_check_values(owner, key, values, length))
+            length = len(columns[0])
+        dims.append(Dim(name, tuple(group), tuple(zip(*columns)), "zip"))
+    return dims
+
+
+def _points_dim(points: Any) -> list[Dim]:
+    allowed = "a non-empty list of tables ([[sweep.points]]) with the same dotted keys, each set to one value"
+    if not isinstance(points, list) or not points or not all(isinstance(p, dict) and p for p in points):
+        raise invalid("sweep", "points", allowed, points)
+    keys = tuple(points[0])
+    for i, p in enumerate(points):
+        owner = f"sweep.points[{i}]"
+        if tuple(p) != keys:
+            raise invalid("sweep", "points", allowed + f" (point {i} has keys {list(p)}, point 0 has {list(keys)})",
+                          points)
+        for key, v in p.items():
+            _check_key(owner, key, v)
+            if not _is_scalar(v):
+                raise invalid(owner, key, "a number, string or boolean", v)
+    rows = tuple(tuple(p[k] for k in keys) for p in points)
+    if len(set(map(repr, rows))) != len(rows):
+        raise invalid("sweep", "points", "a list of distinct points", points)
+    return [Dim("point", keys, rows, "points")]
+
+
+def _with_overrides(base: dict[str, Any], overrides: dict[str, Any], seed: int) -> dict[str, Any]:
+    raw = copy.deepcopy(base)
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if name:
+            table = raw.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"Invalid config key '{section}': must be a table ([{section}]) to sweep "
+                                  f"'{key}'. Got {table!r} instead.")
+            table[name] = value
+        else:
+            raw[key] = value
+    raw["seed"] = seed
+    return raw
+
+
+def _expand(base: dict[str, Any], dims: list[Dim], seeds: tuple[int, ...]) -> tuple[Point, ...]:
+    points, seen = [], {}
+    ranges = [range(len(d.values)) for d in dims]
+    for index in itertools.product(*ranges):
+        overrides = {k: v for d, i in zip(dims, index) for k, v in zip(d.keys, d.values[i])}
+        for k, seed in enumerate(seeds):
+            try:
+                config = resolve_config(_with_overrides(base, overrides, seed))
+            except ConfigError as exc:
+                where = ", ".join(f"{key} = {v!r}" for key, v in overrides.items()) or "the base config"
+                raise ConfigError(f"Invalid sweep point ({where}): {exc}") from None
+            h = config_hash(config)
+            if h in seen:
+                raise ConfigError(f"Invalid sweep: the points {seen[h]} and {overrides} resolve to the same run "
+                                  "config (a swept key has no effect there).")
+            seen[h] = overrides
+            points.append(Point(index + (k,), overrides, k, seed, config, h))
+    return tuple(points)
+
+
+def parse_sweep(raw: dict[str, Any]) -> Sweep:
+    """Validate a parsed sweep document and expand every point (nothing runs).
+
+    Every point's config is resolved here, so a bad key or value fails before any point runs,
+    with a :class:`~memsim.errors.ConfigError` naming the dotted key.
+
+    Parameters
+    ----------
+    raw : dict
+        The parsed TOML: a run config plus a ``sweep`` table.
+
+    Returns
+    -------
+    Sweep
+    """
+    if "sweep" not in raw:
+        raise ConfigError("Invalid config key 'sweep': a sweep config needs a [sweep] table (with 'seeds' and "
+                          "[sweep.grid], [sweep.zip.NAME] or [[sweep.points]]). Got no such table instead.")
+    spec = _table("config", "sweep", raw["sweep"])
+    for key in spec:
+        if key not in SWEEP_KEYS:
+            raise invalid("sweep", key, "absent (unknown key; allowed keys: " + ", ".join(SWEEP_KEYS) + ")",
+                          spec[key])
+    n_seeds = check_int("sweep", "seeds", spec.get("seeds", 1), 1, 100_000)
+    dims = _grid_dims(spec.get("grid", {})) + _zip_dims(spec.get("zip", {}))
+    if "points" in spec:
+        dims += _points_dim(spec["points"])
+    owners: dict[str, str] = {}
+    for d in dims:
+        for key in d.keys:
+            if key in owners:
+                raise invalid("sweep", key, f"swept in one place only (it is in both {owners[key]} and {d.name})",
+                              None)
+            owners[key] = d.name
+    base = {k: v for k, v in raw.items() if k != "sweep"}
+    try:
+        root = check_int("config", "seed", base.get("seed", 0), 0, 2 ** 63 - 1)
+    except ConfigError as exc:
+        raise ConfigError(f"Invalid config key 'seed': {exc}") from None
+    seeds = sweep_seeds(root, n_seeds)
+    return Sweep(raw=copy.deepcopy(raw), base=base, dims=tuple(dims), seeds=seeds,
+                 points=_expand(base, dims, seeds))
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Parse, validate and expand a sweep config file."""
+    return parse_sweep(load_toml(path))
+
+
+# --- one point -----------------------------------------------------------------------------------
+
+def _limit_threads(threads: int | None, backend: str) -> None:
+    """Numba threads per point, so that parallel points do not oversubscribe the cores."""
+    if threads is None or backend not in ("numba", "auto"):
+        return
+    try:
+        from ..backends.numba.threads import set_num_threads, max_threads
+    except ImportError:  # no numba here: 'auto' falls back by itself
+        return
+    set_num_threads(max(1, min(int(threads), max_threads())))
+
+
+def _non_finite(summary: dict[str, Any]) -> list[str]:
+    bad = [k for k in REQUIRED_FINITE
+           if k in summary and not np.all(np.isfinite(np.asarray(summary[k], dtype=float)))]
+    curves = summary.get("curves", {})
+    bad += [f"curves.{k}" for k in REQUIRED_FINITE_CURVES
+            if k in curves and not np.all(np.isfinite(np.asarray(curves[k], dtype=float)))]
+    return bad
+
+
+def run_point(config: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
+    """Run one point and return its record; never raises on a failing run.
+
+    This is the function submitted to the executor (process pool or Dask), once per point.
+
+    Parameters
+    ----------
+    config : dict
+        A fully resolved run config (``RunConfig.to_dict()``).
+    threads : int or None
+        Numba threads for this point (``None``: leave as is).
+
+    Returns
+    -------
+    dict
+        ``{"status": "done", "summary": ...}`` (JSON-ready), or ``{"status": "failed", "error": ...,
+        "traceback": ...}`` when the run raised or produced non-finite weights or losses.
+    """
+    from .run import run_summary, to_jsonable
+
+    t0 = time.perf_counter()
+    try:
+        _limit_threads(threads, config.get("backend", "numba"))
+        summary, _ = run_summary(resolve_config(config), progress=False)
+        bad = _non_finite(summary)
+        if bad:
+            raise FloatingPointError("non-finite values in " + ", ".join(bad))
+        return {"status": "done", "summary": to_jsonable(summary), "wall_time_s": time.perf_counter() - t0}
+    except Exception as exc:  # a failing point is recorded; the sweep goes on
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
+                "wall_time_s": time.perf_counter() - t0}
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+def point_path(out_dir: str | Path, digest: str, failed: bool = False) -> Path:
+    """Where a point's record lives: ``DIR/points/<hash>.json`` or ``<hash>.failed.json``."""
+    return Path(out_dir) / POINTS_DIR / (f"{digest}.failed.json" if failed else f"{digest}.json")
+
+
+def _store(out_dir: Path, point: Point, record: dict[str, Any]) -> None:
+    from .run import write_json_atomic
+
+    failed = record["status"] != "done"
+    full = {"format": FORMAT, "hash": point.hash, "coords": point.overrides, "seed_index": point.seed_index,
+            "seed": point.seed, "config": point.config.to_dict(), **record}
+    write_json_atomic(point_path(out_dir, point.hash, failed), full)
+    if not failed:
+        stale = point_path(out_dir, point.hash, True)
+        if stale.exists():
+            stale.unlink()
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out = {}
+    for k, v in data.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], limit: int = 6) -> str:
+    a, b = _flat(old), _flat(new)
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
+    parts = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
+    return "; ".join(parts) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _pin(sweep: Sweep, out: Path) -> None:
+    """Store the sweep in ``out/sweep.json``, or refuse when the folder holds a different sweep."""
+    from .run import write_json_atomic
+
+    path = out / SWEEP_JSON
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("signature") != sweep.signature():
+            diff = _differences(stored.get("config", {}), sweep.raw) or "same file, different expansion"
+            raise ConfigError(f"The output folder {str(out)!r} holds a different sweep (pinned in {path}); "
+                              f"refusing to mix results. Changes: {diff}. Use another --out folder, or delete "
+                              "this one to start over.")
+        return
+    write_json_atomic(path, sweep.manifest())
+
+
+# --- executors -----------------------------------------------------------------------------------
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _dask():
+    try:
+        import distributed
+    except ImportError:
+        raise MemsimError("--scheduler needs dask.distributed, which is not installed. Install it with "
+                          "pip install 'memsim[dask]'.") from None
+    return distributed
+
+
+@contextmanager
+def executor(workers: int | None = None, scheduler: str | None = None,
+             log=print) -> Iterator[tuple[Any, int | None]]:
+    """A ``concurrent.futures``-like executor and the Numba threads each point should use.
+
+    Parameters
+    ----------
+    workers : int or None
+        Processes of the local pool or of a ``LocalCluster`` (default: all cores).
+    scheduler : str or None
+        ``None``: a local process pool; ``"local"``: a Dask ``LocalCluster`` on this machine
+        (dashboard on 127.0.0.1); otherwise the address of a running Dask scheduler, the only
+        address contacted.
+    log : callable
+        Where the dashboard link goes.
+    """
+    workers = workers or _cores()
+    threads = max(1, _cores() // workers)
+    if scheduler is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        try:
+            yield pool, threads
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return
+    distributed = _dask()
+    cluster = None
+    if scheduler == "local":
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
+        client = distributed.Client(cluster)
+        log(f"Dask LocalCluster with {workers} workers; dashboard: {client.dashboard_link}")
+    else:
+        client = distributed.Client(scheduler)
+        threads = None  # remote workers: their own cores, their own settings
+        log(f"Dask scheduler {scheduler}; dashboard: {client.dashboard_link}")
+    try:
+        ex = client.get_executor(pure=False)
+        try:
+            yield ex, threads
+        finally:
+            ex.shutdown(wait=False)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --- running a sweep -----------------------------------------------------------------------------
+
+def _bar(total: int, progress: bool | None):
+    from tqdm import tqdm  # plain text bar: tqdm.auto wants ipywidgets in notebooks
+
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=total, desc="sweep", unit="point", disable=not show, dynamic_ncols=True)
+
+
+def _pending(sweep: Sweep, out: Path) -> list[Point]:
+    return [p for p in sweep.points if not point_path(out, p.hash).exists()]
+
+
+def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, workers: int | None = None,
+              scheduler: str | None = None, progress: bool | None = None, collect: bool = True,
+              log=print) -> SweepOutcome:
+    """Run every unfinished point of a sweep, store each result atomically, then collect ``results.nc``.
+
+    Parameters
+    ----------
+    sweep : Sweep, dict or path
+        A parsed sweep, a raw sweep document, or a TOML file.
+    out_dir : str or Path
+        Output folder; a re-run with the same sweep resumes there (finished points are skipped,
+        failed ones retried); a different sweep there raises :class:`~memsim.errors.ConfigError`.
+    workers, scheduler
+        See :func:`executor`.
+    progress : bool or None
+        tqdm bar (points done / failed / remaining, ETA); ``None``: only when stderr is a terminal.
+    collect : bool
+        Assemble ``DIR/results.nc`` at the end.
+    log : callable
+        Receives the one-line messages (dashboard link).
+
+    Returns
+    -------
+    SweepOutcome
+
+    Notes
+    -----
+    The local pool starts its workers with ``forkserver`` (``spawn`` where that is missing), never
+    ``fork``, so a script that calls this needs the usual ``if __name__ == "__main__":`` guard.
+    Each point runs with ``cores // workers`` Numba threads (results never depend on it).
+    """
+    if not isinstance(sweep, Sweep):
+        sweep = parse_sweep(sweep) if isinstance(sweep, dict) else load_sweep(sweep)
+    if workers is not None:
+        check_int("sweep", "workers", workers, 1, None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _pin(sweep, out)
+    todo = _pending(sweep, out)
+    done, failures = 0, []
+    if todo:
+        done, failures = _execute(todo, out, workers, scheduler, progress, log)
+    results = None
+    if collect:
+        from .results import collect as collect_results, save_dataset
+
+        results = save_dataset(collect_results(out), out / RESULTS_NC)
+    return SweepOutcome(total=len(sweep.points), done=done, failed=len(failures),
+                        skipped=len(sweep.points) - len(todo), results=results, failures=tuple(failures))
+
+
+def _execute(todo: list[Point], out: Path, workers, scheduler, progress, log) -> tuple[int, list[dict]]:
+    done, failures = 0, []
+    bar = _bar(len(todo), progress)
+    try:
+        with executor(workers, scheduler, log) as (ex, threads):
+            futures = {ex.submit(run_point, p.config.to_dict(), threads): p for p in todo}
+            for fut in as_completed(futures):
+                point = futures.pop(fut)
+                try:
+                    record = fut.result()
+                except Exception as exc:  # the worker itself died (not the run): record it, go on
+                    record = {"status": "failed", "error": f"worker failure: {type(exc).__name__}: {exc}",
+                              "traceback": traceback.format_exc()}
+                _store(out, point, record)
+                if record["status"] == "done":
+                    done += 1
+                else:
+                    failures.append({"coords": point.overrides, "seed_index": point.seed_index,
+                                     "error": record["error"]})
+                bar.set_postfix(done=done, failed=len(failures), remaining=len(futures), refresh=False)
+                bar.update(1)
+    finally:
+        bar.close()
+    return done, failures
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def add_sweep_arguments(parser) -> None:
+    """Arguments of ``memsim sweep``."""
+    parser.add_argument("config", nargs="?", help="TOML sweep configuration (a run config plus [sweep])")
+    parser.add_argument("--out", help="output folder (points/, sweep.json, results.nc); re-run to resume")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes of the local pool or LocalCluster (default: all cores)")
+    parser.add_argument("--scheduler", default=None,
+                        help="run on Dask: 'local' (a LocalCluster here) or a scheduler address "
+                             "(needs memsim[dask])")
+    parser.add_argument("--collect", metavar="DIR", default=None,
+                        help="only assemble DIR/results.nc from the finished points of DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _print_outcome(outcome: SweepOutcome, out: Path) -> None:
+    print(f"sweep {out}: {outcome.total} points: {outcome.done} done, {outcome.failed} failed, "
+          f"{outcome.skipped} skipped (finished before)")
+    for f in outcome.failures[:10]:
+        where = ", ".join(f"{k} = {v!r}" for k, v in f["coords"].items())
+        print(f"failed: {where} seed {f['seed_index']}: {f['error']}", file=sys.stderr)
+    if outcome.failed > 10:
+        print(f"... and {outcome.failed - 10} more failures (see {out / POINTS_DIR}/*.failed.json)",
+              file=sys.stderr)
+    if outcome.results is not None:
+        print(f"wrote {outcome.results}")
+
+
+def sweep_main(args) -> int:
+    """``memsim sweep``: returns 0, or 1 when some point failed (the others are still stored and collected)."""
+    if args.collect is not None:
+        if args.config is not None:
+            raise ConfigError("memsim sweep --collect DIR takes no config file (the sweep is read from "
+                              f"DIR/{SWEEP_JSON}). Got {args.config!r} instead.")
+        from .results import collect, save_dataset
+
+        path = save_dataset(collect(args.collect), Path(args.collect) / RESULTS_NC)
+        print(f"wrote {path}")
+        return 0
+    if args.config is None or args.out is None:
+        raise ConfigError("memsim sweep needs CONFIG.toml and --out DIR (or --collect DIR). "
+                          f"Got config={args.config!r}, out={args.out!r} instead.")
+    sweep = load_sweep(args.config)  # validates every point before any work or any file
+    outcome = run_sweep(sweep, args.out, workers=args.workers, scheduler=args.scheduler,
+                        progress=False if args.quiet else None)
+    _print_outcome(outcome, Path(args.out))
+    return 1 if outcome.failed else 0
