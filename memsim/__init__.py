@@ -1,6 +1,6 @@
 """memsim: memristor crossbar arrays trained in place, and the implicit Tikhonov penalty they produce."""
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .models.tile import Tile  # noqa: E402
 from .backends import get_backend  # noqa: E402

@@ -12,22 +12,11 @@ __all__ = ["main"]
 
 def _cmd_run(args) -> int:
     from .workflows.config import load_config
-    from .workflows.run import run
+    from .workflows.run import run, summary_lines
 
     config = load_config(args.config)  # validates everything before any work or any file
     summary = run(config, args.out, progress=None if not args.quiet else False)
-    if "layer_sizes" in summary:  # a network run
-        from .analysis.network import summary_lines
-
-        print("\n".join(summary_lines(summary)))
-        print(f"wrote {args.out}/summary.json")
-        return 0
-    print(f"lambda_fit = {summary['lambda_fit']:.4g}   lambda_pred = {summary['lambda_pred']:.4g}   "
-          f"lambda_plugin = {summary['lambda_plugin']:.4g}")
-    print(f"ridge_path_distance = {summary['ridge_path_distance']:.4g}   "
-          f"tikhonov_pred_distance = {summary['tikhonov_pred_distance']:.4g}")
-    for w in summary["regime_warnings"]:
-        print("warning:", w)
+    print("\n".join(summary_lines(summary)))
     print(f"wrote {args.out}/summary.json")
     return 0
 
@@ -47,7 +36,7 @@ def _cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``memsim`` command."""
     p = argparse.ArgumentParser(prog="memsim", description=__doc__)
-    from . import __version__
+    from .version import __version__
 
     p.add_argument("--version", action="version", version=f"memsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -87,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="standard figures and a Markdown table from a sweep folder")
     add_report_arguments(rp)
     rp.set_defaults(func=report_main)
-    from .physics.presets import add_devices_arguments, devices_main
+    from .workflows.devices import add_devices_arguments, devices_main
 
     dv = sub.add_parser("devices", help="list the device presets; 'devices plot NAME --out FILE.png' draws one")
     add_devices_arguments(dv)

@@ -11,3 +11,7 @@ class ConfigError(MemsimError, ValueError):
 
 class BackendUnavailableError(MemsimError, RuntimeError):
     """An explicitly requested backend cannot be used here (the message says why and how to fix it)."""
+
+
+class ConvergenceError(MemsimError, RuntimeError):
+    """A self-consistent prediction (fixed point or root) or a fit did not converge."""

@@ -11,9 +11,12 @@ import math
 import numbers
 from typing import Any, Iterable
 
+import numpy as np
+
 from .errors import ConfigError
 
-__all__ = ["check_float", "check_int", "check_choice", "check_bool", "check_keys", "invalid"]
+__all__ = ["check_float", "check_int", "check_choice", "check_bool", "check_keys", "invalid", "check_array",
+           "check_design", "check_per_weight"]
 
 
 def invalid(owner: str, name: str, allowed: str, value: Any) -> ConfigError:
@@ -93,3 +96,61 @@ def check_keys(owner: str, data: dict, allowed: Iterable[str]) -> None:
     for key in data:
         if key not in allowed:
             raise invalid(owner, key, "absent (unknown key; allowed keys: " + ", ".join(allowed) + ")", data[key])
+
+
+# ---------------------------------------------------------------------------- arrays
+class ArraySummary:
+    """Short ``repr`` of an array for error messages (the values if few, else the shape)."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = a
+
+    def __repr__(self) -> str:
+        if self.a.size <= 8:
+            return repr(self.a.tolist())
+        return f"<array of shape {self.a.shape}>"
+
+
+def check_array(owner: str, name: str, value: Any, shape: tuple) -> np.ndarray:
+    """Validate a finite real array and return it as float64.
+
+    Parameters
+    ----------
+    owner, name : str
+        For the error message (:func:`memsim.params.invalid`).
+    value : array_like
+        The value given.
+    shape : tuple of (int or str)
+        Required shape; an ``int`` entry must match exactly, a ``str`` entry (a label such as
+        ``"n"``) accepts any length >= 1.
+    """
+    text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+    allowed = f"a finite real array of shape {text}"
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid(owner, name, allowed, value) from None
+    ok = a.ndim == len(shape) and all(
+        (got >= 1) if isinstance(want, str) else (got == want) for got, want in zip(a.shape, shape))
+    if not ok or not np.all(np.isfinite(a)):
+        raise invalid(owner, name, allowed, ArraySummary(a))
+    return a
+
+
+def check_design(owner: str, X: Any, y: Any, names: tuple[str, str] = ("X", "y"),
+                 d: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a design matrix ``X`` (n, d) and targets ``y`` (n,); ``d`` fixes the column count."""
+    X = check_array(owner, names[0], X, ("n", "d" if d is None else d))
+    y = check_array(owner, names[1], y, (X.shape[0],))
+    return X, y
+
+
+def check_per_weight(owner: str, name: str, value: Any, d: int, lo: float = -math.inf) -> np.ndarray:
+    """Validate a scalar or a length-``d`` array with entries ``>= lo``; return it as a (d,) array."""
+    if np.ndim(value) == 0:
+        return np.full(d, check_float(owner, name, value, lo=lo))
+    a = check_array(owner, name, value, (d,))
+    if np.any(a < lo):
+        raise invalid(owner, name, f"a float or an array of shape ({d},) with entries >= {lo:g}",
+                      ArraySummary(a))
+    return a

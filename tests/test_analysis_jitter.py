@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from memsim.analysis.penalty import ConvergenceError, predict_lambda, predict_weights
+from memsim.errors import ConvergenceError
+from memsim.analysis.penalty import predict_lambda, predict_weights
 from memsim.analysis.cells import cell_table, has_device_variation, predict_lambda_cells
 from memsim.analysis.jitter import predict_lambda_jitter
 from memsim.compare.ridge import fit_lambda

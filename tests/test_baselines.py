@@ -9,6 +9,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from memsim.compare import ridge as B
+from memsim.compare.digital import train_digital
 from memsim.errors import ConfigError
 
 
@@ -35,8 +36,8 @@ def test_imports_only_numpy_and_scipy():
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             roots.add(node.module.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
-            roots.add("." + (node.module or ""))
-    assert roots <= {"__future__", "math", "typing", "numpy", "scipy", ".params"}
+            roots.add("." * node.level + (node.module or ""))
+    assert roots <= {"__future__", "math", "typing", "numpy", "scipy", "..params"}
 
 
 # ---------------------------------------------------------------------------- closed forms
@@ -144,7 +145,16 @@ def test_lambda_for_loss_picks_the_root_nearest_near():
         assert B.loss(X_test, y_test, B.ridge(X, y, root)) == pytest.approx(target, rel=1e-10)
 
 
-# ---------------------------------------------------------------------------- SGD
+# ---------------------------------------------------------------------------- SGD (the one digital SGD, one layer)
+def sgd(X, y, *, w0, lr, permutations, weight_decay=0.0, w_s=0.0, **kwargs):
+    """:func:`memsim.compare.digital.train_digital` as linear least squares: one layer, no bias, one output."""
+    w_s = [np.asarray(w_s, dtype=np.float64)[None] * np.ones((1, X.shape[1]))] if np.ndim(w_s) else w_s
+    out = train_digital([np.asarray(w0, dtype=np.float64)[None, :]], X, y, loss="mse", bias=False, lrs=lr,
+                        permutations=permutations, weight_decay=weight_decay, w_s=w_s, **kwargs)
+    return {"weights_final": out["weights_final"][0][0], "weights_mean": out["weights_mean"][0][0],
+            "curves": out["curves"]}
+
+
 def test_sgd_without_decay_converges_to_ols_in_the_mean():
     # With a fresh permutation per epoch (random reshuffling) the stationary mean carries a
     # deterministic O(lr) bias (THEORY.md 2a) that exceeds the Monte-Carlo error whatever lr is
@@ -160,8 +170,7 @@ def test_sgd_without_decay_converges_to_ols_in_the_mean():
     extrapolated = []
     for seed in range(16):
         perms = permutations(100 + seed, 80, 50)
-        m = [B.sgd_weight_decay(X, y, w0=w_ols, lr=lr, epochs=80, permutations=perms)["weights_mean"]
-             for lr in (0.01, 0.005)]
+        m = [sgd(X, y, w0=w_ols, lr=lr, permutations=perms)["weights_mean"] for lr in (0.01, 0.005)]
         extrapolated.append(2 * m[1] - m[0])
     extrapolated = np.array(extrapolated)
     standard_error = extrapolated.std(axis=0, ddof=1) / math.sqrt(len(extrapolated))
@@ -173,8 +182,7 @@ def test_sgd_weight_decay_is_ridge_in_the_mean():
     # lr = 0.002: the random-reshuffling bias of the mean and its jitter both scale with lr; here
     # they move lambda_fit by ~0.5 % (1 % at lr = 0.005), well inside the 2 % tolerance, while
     # 150 epochs (30,000 updates) leave > 100 relaxation times 1/(lr (h_min + 0.2)) to average.
-    out = B.sgd_weight_decay(X, y, w0=np.zeros(5), lr=0.002, epochs=150, weight_decay=0.2,
-                             permutations=permutations(7, 150, 200))
+    out = sgd(X, y, w0=np.zeros(5), lr=0.002, weight_decay=0.2, permutations=permutations(7, 150, 200))
     lam_fit, _ = B.fit_lambda(out["weights_mean"], X, y)
     assert lam_fit == pytest.approx(0.2, rel=0.02)
 
@@ -183,9 +191,8 @@ def test_sgd_one_full_batch_step_and_curves():
     X, y, _ = make_problem(n=20, d=4)
     X_test, y_test, _ = make_problem(seed=9, n=30, d=4)
     w0, w_s = np.full(4, 0.1), np.array([0.0, 0.2, -0.2, 0.5])
-    out = B.sgd_weight_decay(X, y, w0=w0, lr=1e-3, epochs=1, weight_decay=0.3, w_s=w_s,
-                             permutations=permutations(0, 1, 20), batch_size=20, accumulate=True,
-                             average_from=0.0, X_test=X_test, y_test=y_test)
+    out = sgd(X, y, w0=w0, lr=1e-3, weight_decay=0.3, w_s=w_s, permutations=permutations(0, 1, 20), batch_size=20,
+              accumulate=True, average_from=0.0, X_test=X_test, y_test=y_test)
     expected = w0 - 1e-3 * (X.T @ (X @ w0 - y) + 20 * 0.3 * (w0 - w_s))   # sum, not mean
     np.testing.assert_allclose(out["weights_final"], expected, rtol=1e-13)
     np.testing.assert_allclose(out["weights_mean"], expected, rtol=1e-13)
@@ -197,10 +204,10 @@ def test_sgd_per_sample_order_and_average_window():
     X, y, _ = make_problem(n=6, d=3)
     perms = permutations(1, 2, 6)
     lr, wd, w_s = 0.05, 0.1, 0.3
-    out = B.sgd_weight_decay(X, y, w0=np.zeros(3), lr=lr, epochs=2, weight_decay=wd, w_s=w_s,
-                             permutations=perms, batch_size=3, average_from=0.5)
+    out = sgd(X, y, w0=np.zeros(3), lr=lr, weight_decay=wd, w_s=np.full(3, w_s), permutations=perms, batch_size=1,
+              average_from=0.5)
     w, after = np.zeros(3), []
-    for b in perms.ravel():                     # batch_size without accumulate: per-sample updates
+    for b in perms.ravel():                     # per-sample updates in the permutation's order
         w = w - lr * (X[b] * (X[b] @ w - y[b]) + wd * (w - w_s))
         after.append(w)
     np.testing.assert_allclose(out["weights_final"], w, rtol=1e-13)
@@ -209,28 +216,30 @@ def test_sgd_per_sample_order_and_average_window():
 
 
 # ---------------------------------------------------------------------------- validation
-GOOD = dict(w0=np.zeros(3), lr=0.01, epochs=2, permutations=np.array([[0, 1, 2, 3], [3, 2, 1, 0]]))
+GOOD = dict(w0=np.zeros(3), lr=0.01, permutations=np.array([[0, 1, 2, 3], [3, 2, 1, 0]]))
 
 
 @pytest.mark.parametrize("name, value", [
-    ("lr", -1.0), ("lr", 0.0), ("lr", math.nan), ("epochs", 0), ("epochs", 1.5),
+    ("lrs", -1.0), ("lrs", 0.0), ("lrs", math.nan), ("lrs", [0.1, 0.1, 0.1]),
     ("weight_decay", -0.1), ("average_from", 1.0), ("average_from", -0.1), ("batch_size", 0),
-    ("batch_size", 5), ("accumulate", "yes"), ("w0", np.zeros(4)), ("w_s", np.zeros(2)),
-    ("permutations", np.array([[0, 1, 2, 3]])), ("permutations", np.array([[0, 1, 2, 2], [0, 1, 2, 3]])),
+    ("batch_size", 5), ("accumulate", "yes"), ("weights0", np.zeros(4)), ("w_s", [np.zeros(2)]),
+    ("permutations", np.zeros((0, 4), dtype=int)), ("permutations", np.array([[0, 1, 2, 2], [0, 1, 2, 3]])),
     ("permutations", np.array([[0.0, 1, 2, 3], [0, 1, 2, 3]])), ("permutations", [[0, 1], [0, 1, 2, 3]]),
     ("y_test", None), ("X_test", np.zeros((4, 2))),
 ])
 def test_sgd_bad_arguments_raise_config_error_naming_the_parameter(name, value):
     X, y = np.ones((4, 3)), np.ones(4)
-    kwargs = {**GOOD, "X_test": X, "y_test": y, name: value}
-    with pytest.raises(ConfigError, match=f"^The '{name}' parameter of sgd_weight_decay must be"):
-        B.sgd_weight_decay(X, y, **kwargs)
+    kwargs = dict(weights0=[np.zeros((1, 3))], loss="mse", bias=False, lrs=0.01,
+                  permutations=GOOD["permutations"], X_test=X, y_test=y)
+    kwargs[name] = [value] if name == "weights0" else value
+    with pytest.raises(ConfigError, match=f"^The '{name}' parameter of train_digital must be"):
+        train_digital(X=X, y=y, **kwargs)
 
 
 def test_sgd_standard_message():
     with pytest.raises(ConfigError) as info:
-        B.sgd_weight_decay(np.ones((4, 3)), np.ones(4), **{**GOOD, "lr": -1})
-    assert str(info.value) == "The 'lr' parameter of sgd_weight_decay must be a float in (0, inf). Got -1 instead."
+        sgd(np.ones((4, 3)), np.ones(4), **{**GOOD, "lr": -1})
+    assert str(info.value) == "The 'lrs' parameter of train_digital must be finite learning rates > 0. Got -1 instead."
 
 
 @pytest.mark.parametrize("call, name", [

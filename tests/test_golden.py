@@ -61,7 +61,7 @@ average_from = 0.5
 
 
 def _summary(config) -> dict:
-    from memsim.workflows.run import to_jsonable
+    from memsim.workflows.io import to_jsonable
     from memsim.workflows.run import run
 
     return to_jsonable(run(config, None, progress=False, figures=False))

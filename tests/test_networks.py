@@ -10,15 +10,15 @@ from memsim import ConstantStep, SoftBounds, Tile
 from memsim.tasks.classification import DigitsTask, TeacherClassificationTask
 from memsim.workflows.config import resolve_config
 from memsim.compare.digital import (fit_weight_decay, logistic_regression, penalty_matrices, softmax_regression,
-                                     train_digital_mlp)
+                                     train_digital)
 from memsim.errors import ConfigError
-from memsim.analysis.penalty import ConvergenceError
-from memsim.models.mlp import (LOSSES, AnalogClassifier, AnalogMLP, TiledLinear, loss_and_gradients, mlp_backward,
-                             mlp_forward, tile_seed)
-from memsim.analysis.network import summary_lines
-from memsim.workflows.run import run, run_summary, to_jsonable
-from memsim.models.train_network import initial_network_weights, train_network
-from memsim.models.train import TrainConfig, epoch_orders, learning_rates
+from memsim.errors import ConvergenceError
+from memsim.models.layers import TiledLinear, tile_seed
+from memsim.models.mlp import AnalogMLP
+from memsim.network_math import LOSSES, loss_and_gradients, mlp_backward, mlp_forward
+from memsim.workflows.io import to_jsonable
+from memsim.workflows.run import run, run_summary, summary_lines
+from memsim.models.train import TrainConfig, epoch_orders, initial_weights, learning_rates, train
 from memsim.physics.updates import Deterministic
 
 IDEAL = ConstantStep(dw_min=1e-4, w_max=10.0)  # no state dependence, no noise: stochastic rounding only
@@ -171,12 +171,13 @@ def test_tile_seeds_are_distinct_and_documented():
 
 
 def test_classifier_on_one_tile_programs_the_rank1_updates_of_analog_linear(backend):
-    """A one-layer network's update of a batch equals Tile.update(X_batch, D_batch) on the same tile."""
+    """A one-layer network's update of a batch equals Tile.update(X_batch, D_batch) on the same tile (a network
+    of a single tile keys it with the run seed itself)."""
     g = np.random.default_rng(4)
     dev = SoftBounds(dw_min=0.001, dw_min_std=0.3)
     X, labels = g.normal(size=(6, 3)), g.integers(0, 3, size=6)
-    clf = AnalogClassifier(3, 3, device=dev, bias=True, seed=9, backend=backend)
-    tile = Tile(3, 4, dev, seed=tile_seed(9, 0), backend=backend)
+    clf = AnalogMLP([3, 3], device=dev, bias=True, seed=9, backend=backend)
+    tile = Tile(3, 4, dev, seed=9, backend=backend)
     loss = LOSSES["softmax"]
     out = clf.train_batch(X, lambda o: loss.grad(o, labels), lr=0.05)
     Xa = np.hstack([X, np.ones((6, 1))])
@@ -207,7 +208,7 @@ def test_window_statistics_and_curves():
     data = TeacherClassificationTask(n_train=30, n_test=20, n_features=4, n_classes=3, seed=1).load(0)
     net = AnalogMLP([4, 5, 3], device=SoftBounds(dw_min=0.002), seed=2)
     cfg = TrainConfig(lr=0.05, epochs=3, batch_size=4, average_from=0.4)
-    r = train_network(net, data, cfg, seed=2, loss="softmax", progress=False)
+    r = train(net, data, cfg, seed=2, loss="softmax", progress=False)
     # Window: the first batch whose first event index reaches ceil(0.4 * 90) = 36 starts at event 38.
     assert [s["events"] for s in r.statistics] == [90 - 38] * 2
     assert net.step == 90
@@ -216,7 +217,7 @@ def test_window_statistics_and_curves():
         assert np.all(s["mean_abs_grad"] > 0)
     assert set(r.curves) == {"epoch", "train_loss", "test_loss", "train_accuracy", "test_accuracy"}
     assert len(r.curves["test_accuracy"]) == 3 and 0 <= r.curves["test_accuracy"][-1] <= 1
-    acc = train_network(AnalogMLP([4, 5, 3], device=SoftBounds(dw_min=0.002), seed=2), data,
+    acc = train(AnalogMLP([4, 5, 3], device=SoftBounds(dw_min=0.002), seed=2), data,
                         TrainConfig(lr=0.05, epochs=3, batch_size=4, accumulate=True), seed=2, progress=False)
     assert acc.statistics[0]["events"] == 24 - 12  # 8 events per epoch, window from event ceil(0.5 * 24)
 
@@ -224,11 +225,11 @@ def test_window_statistics_and_curves():
 def test_digital_mlp_averaging_shortcut_equals_the_per_sample_loop():
     """Without decay the per-batch closed form of the averaged weights is the per-sample loop's."""
     data = TeacherClassificationTask(n_train=40, n_features=4, n_classes=3, seed=1).load(0)
-    W0 = initial_network_weights([4, 6, 3], True, seed=3)
+    W0 = initial_weights([4, 6, 3], True, seed=3)
     common = dict(loss="softmax", n_classes=3, lrs=0.05, permutations=epoch_orders(3, 40, 4), batch_size=8,
                   average_from=0.3)
-    fast = train_digital_mlp(W0, data.X_train, data.y_train, **common)
-    loop = train_digital_mlp(W0, data.X_train, data.y_train, weight_decay=[1e-300, 1e-300], **common)
+    fast = train_digital(W0, data.X_train, data.y_train, **common)
+    loop = train_digital(W0, data.X_train, data.y_train, weight_decay=[1e-300, 1e-300], **common)
     for a, b in zip(fast["weights_mean"] + fast["weights_final"], loop["weights_mean"] + loop["weights_final"]):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
@@ -239,15 +240,15 @@ def test_ideal_device_and_digital_mlp_reach_the_same_digits_accuracy():
     data = DigitsTask(seed=0).load(0)
     cfg = TrainConfig(lr=0.02, epochs=4, batch_size=1, average_from=0.5)
     net = AnalogMLP([64, 16, 10], "tanh", device=IDEAL, seed=11)
-    r = train_network(net, data, cfg, seed=11, loss="softmax", progress=False)
-    d = train_digital_mlp(r.initial_weights, data.X_train, data.y_train, loss="softmax", n_classes=10,
+    r = train(net, data, cfg, seed=11, loss="softmax", progress=False)
+    d = train_digital(r.initial_weights, data.X_train, data.y_train, loss="softmax", n_classes=10,
                           lrs=learning_rates(cfg), permutations=r.orders, average_from=0.5,
                           X_test=data.X_test, y_test=data.y_test)
     analog_final = r.curves["test_accuracy"][-1]
     digital_final = d["curves"]["test_accuracy"][-1]
     assert analog_final > 0.9
     assert abs(analog_final - digital_final) <= 0.01
-    from memsim.models.mlp import evaluate
+    from memsim.network_math import evaluate
 
     a_mean = evaluate(r.weights_mean, data.X_test, data.y_test, "softmax", n_classes=10)[1]
     d_mean = evaluate(d["weights_mean"], data.X_test, data.y_test, "softmax", n_classes=10)[1]
@@ -269,8 +270,8 @@ def test_ideal_device_logistic_regression_matches_the_exact_optimum():
     w_opt = np.append(opt["coef"], opt["intercept"])
     means = []
     for seed in range(16):
-        clf = AnalogClassifier(3, 1, device=IDEAL, bias=True, seed=100 + seed)
-        r = train_network(clf, data, TrainConfig(lr=0.01, epochs=1000, batch_size=200), seed=100 + seed,
+        clf = AnalogMLP([3, 1], device=IDEAL, bias=True, seed=100 + seed)
+        r = train(clf, data, TrainConfig(lr=0.01, epochs=1000, batch_size=200), seed=100 + seed,
                           loss="logistic", progress=False)
         means.append(r.weights_mean[0][0])
     means = np.array(means)
@@ -380,12 +381,12 @@ def test_bad_baseline_arguments_name_the_parameter():
         logistic_regression(X, y)
     with pytest.raises(ConfigError, match="'lam' parameter of softmax_regression"):
         softmax_regression(X, y, -1.0)
-    with pytest.raises(ConfigError, match="'permutations' parameter of train_digital_mlp"):
-        train_digital_mlp([np.zeros((3, 3))], X, y, lrs=0.1, permutations=np.zeros((2, 3), dtype=int))
-    with pytest.raises(ConfigError, match="'weight_decay' parameter of train_digital_mlp"):
+    with pytest.raises(ConfigError, match="'permutations' parameter of train_digital"):
+        train_digital([np.zeros((3, 3))], X, y, lrs=0.1, permutations=np.zeros((2, 3), dtype=int))
+    with pytest.raises(ConfigError, match="'weight_decay' parameter of train_digital"):
         penalty_matrices([np.zeros((3, 3))], [1.0, 2.0], True, "weight_decay")
     with pytest.raises(ConfigError, match="'scale' parameter of fit_weight_decay"):
         fit_weight_decay(lambda lam: lam, 0.0)
-    with pytest.raises(ConfigError, match="'model' parameter of train_network"):
+    with pytest.raises(ConfigError, match="'model' parameter of train"):
         data = TeacherClassificationTask(n_train=10, n_features=3, n_classes=3, seed=1).load(0)
-        train_network(AnalogMLP([3, 2], device=IDEAL), data, TrainConfig(epochs=1), seed=0, loss="softmax")
+        train(AnalogMLP([3, 2], device=IDEAL), data, TrainConfig(epochs=1), seed=0, loss="softmax")

@@ -5,9 +5,9 @@ import pytest
 
 from memsim import SoftBounds, Tile
 from memsim.tasks import LinearRegressionTask
-from memsim.models.linear import AnalogLinear
+from memsim.models.mlp import AnalogMLP
 from memsim.physics.periphery import Periphery, Quantizer, quantize
-from memsim.models.train import TrainConfig, train_linear
+from memsim.models.train import TrainConfig, train
 
 W = np.array([[0.5, -0.25, 0.75, 0.1], [-0.6, 0.3, 0.0, 0.9]])
 
@@ -86,7 +86,7 @@ def test_bad_periphery_parameters(kwargs, name):
 
 def test_training_through_a_noisy_periphery_runs():
     data = LinearRegressionTask(n_train=30, n_test=50, n_features=3).load(2)
-    model = AnalogLinear(3, device=SoftBounds(dw_min=0.002), periphery=Periphery(output_noise=0.05), seed=2)
-    r = train_linear(model, data, TrainConfig(lr=0.02, epochs=10), seed=2, progress=False)
-    assert r.statistics["events"] > 0 and r.curves["test_loss"][-1] < r.curves["test_loss"][0]
-    assert model.tile.read_step > 0
+    model = AnalogMLP([3, 1], bias=False, device=SoftBounds(dw_min=0.002), periphery=Periphery(output_noise=0.05), seed=2)
+    r = train(model, data, TrainConfig(lr=0.02, epochs=10), loss="mse", seed=2, progress=False)
+    assert r.statistics[0]["events"] > 0 and r.curves["test_loss"][-1] < r.curves["test_loss"][0]
+    assert r.path == "step" and model.tiles[0].read_step > 0

@@ -8,7 +8,8 @@ import pytest
 from memsim.cli import main
 from memsim.physics.devices import ConstantStep, ExpStep, PulsedDevice, SoftBounds
 from memsim.errors import ConfigError
-from memsim.physics.presets import list_presets, load_preset, plot_preset, preset_info
+from memsim.physics.presets import list_presets, load_preset, preset_info
+from memsim.workflows.devices import plot_preset
 
 NEUROSIM = {  # name: (states_ltp, states_ltd, nl_ltp, nl_ltd, c2c) -- NeuroSim V3.0 manual, Table II
     "ag_a_si": (97, 100, 2.4, -4.88, 0.035), "taox_hfox": (128, 128, 0.04, -0.63, 0.037),

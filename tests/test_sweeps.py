@@ -13,7 +13,7 @@ import pytest
 
 from memsim.cli import main
 from memsim.errors import ConfigError
-from memsim.workflows.run import write_json_atomic
+from memsim.workflows.io import write_json_atomic
 from memsim.workflows.sweeps import (POINTS_DIR, RESULTS_NC, parse_sweep, point_path, run_point, run_sweep, sweep_seeds)
 
 xr = pytest.importorskip("xarray")

@@ -10,10 +10,10 @@ from memsim.backends.base import sequential_forward
 from memsim.compare.ridge import ols
 from memsim.workflows.config import resolve_config
 from memsim.tasks.registry import Dataset
-from memsim.models.linear import AnalogLinear
+from memsim.models.mlp import AnalogMLP
 from memsim.workflows.run import run_summary
 from memsim.workflows.studies import BASE_CONFIG
-from memsim.models.train import TrainConfig, train_linear
+from memsim.models.train import TrainConfig, train
 
 
 @pytest.mark.parametrize("accumulate,batch", [(False, 1), (False, 4), (True, 4)])
@@ -66,10 +66,10 @@ def test_constant_step_device_mean_is_ols():
     for seed in range(16):
         means = []
         for lr in (0.01, 0.005):
-            model = AnalogLinear(3, device=dev, seed=100 + seed)
-            model.tile.program(w_ols[None, :])
-            result = train_linear(model, data, TrainConfig(lr=lr, epochs=80), seed=100 + seed, progress=False)
-            means.append(result.weights_mean[0])
+            model = AnalogMLP([3, 1], bias=False, device=dev, seed=100 + seed)
+            result = train(model, data, TrainConfig(lr=lr, epochs=80), loss="mse", seed=100 + seed, progress=False,
+                           initial=[w_ols[None, :]])
+            means.append(result.weights_mean[0][0])
         extrapolated.append(2 * means[1] - means[0])
     extrapolated = np.array(extrapolated)
     standard_error = extrapolated.std(axis=0, ddof=1) / math.sqrt(len(extrapolated))
@@ -81,9 +81,9 @@ def test_soft_bounds_shrinks_where_constant_step_does_not():
     w_ols = ols(data.X_train, data.y_train[:, 0])
     norms = {}
     for dev in (ConstantStep(dw_min=0.001), SoftBounds(dw_min=0.001, w_max=0.5)):
-        model = AnalogLinear(3, device=dev, seed=1)
-        r = train_linear(model, data, TrainConfig(lr=0.005, epochs=40), seed=1, progress=False)
-        norms[dev.kind] = np.linalg.norm(r.weights_mean[0]) / np.linalg.norm(w_ols)
+        model = AnalogMLP([3, 1], bias=False, device=dev, seed=1)
+        r = train(model, data, TrainConfig(lr=0.005, epochs=40), loss="mse", seed=1, progress=False)
+        norms[dev.kind] = np.linalg.norm(r.weights_mean[0][0]) / np.linalg.norm(w_ols)
     assert norms["soft_bounds"] < 0.8 < 0.95 < norms["constant_step"] < 1.05
 
 

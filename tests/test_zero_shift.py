@@ -9,8 +9,8 @@ from memsim.backends.base import sequential_forward
 from memsim.compare.ridge import ols
 from memsim.tasks import LinearRegressionTask
 from memsim.physics.devices.shifted import ZeroShifted
-from memsim.models.linear import AnalogLinear
-from memsim.models.train import TrainConfig, train_linear
+from memsim.models.mlp import AnalogMLP
+from memsim.models.train import TrainConfig, train
 
 
 def test_reference_is_the_cell_symmetry_point_and_reads_subtract_it(backend):
@@ -64,8 +64,8 @@ def test_zero_shift_returns_the_stationary_point_to_tikhonov_towards_zero():
     lam = predict_lambda(X, y, shifted)
 
     def mean_weights(zero_shift, lr, seed):
-        model = AnalogLinear(5, device=dev, zero_shift=zero_shift, seed=seed)
-        return train_linear(model, data, TrainConfig(lr=lr, epochs=150), seed=seed, progress=False).weights_mean[0]
+        model = AnalogMLP([5, 1], bias=False, device=dev, zero_shift=zero_shift, seed=seed)
+        return train(model, data, TrainConfig(lr=lr, epochs=150), loss="mse", seed=seed, progress=False).weights_mean[0][0]
 
     extrapolated = np.array([2 * mean_weights(True, 0.002, 100 + s) - mean_weights(True, 0.004, 100 + s)
                              for s in range(8)])

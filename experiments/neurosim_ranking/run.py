@@ -9,7 +9,7 @@ Writes to OUT (default ``./neurosim-ranking``):
 
 * ``ranking.md``: accuracy here next to NeuroSim's MNIST accuracy, the Spearman rank correlation,
   the per-layer plug-in lambda and what the devices that disagree have in common;
-* ``ranking.json``: the same numbers (atomic, :func:`memsim.workflows.run.write_json_atomic`);
+* ``ranking.json``: the same numbers (atomic, :func:`memsim.workflows.io.write_json_atomic`);
 * ``ranking.png``: accuracy here against NeuroSim's, and the per-layer lambda.
 
 Reads nothing outside this folder and the memsim package.
@@ -29,7 +29,8 @@ import numpy as np
 
 from memsim.workflows.config import load_toml, resolve_config
 from memsim.physics.presets import preset_info
-from memsim.workflows.run import run_summary, write_json_atomic
+from memsim.workflows.io import write_json_atomic
+from memsim.workflows.run import run_summary
 
 HERE = Path(__file__).resolve().parent
 
@@ -347,7 +348,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def figure(result: dict[str, Any], path: Path) -> Path:
     """ranking.png: accuracy here vs NeuroSim's (labelled), and the per-layer plug-in lambda."""
-    from memsim.plotting.figures import _save, pyplot
+    from memsim.plotting.style import pyplot, save_figure
 
     plt = pyplot()
     rows, an = result["devices"], result["analysis"]
@@ -410,7 +411,7 @@ def figure(result: dict[str, Any], path: Path) -> Path:
                  f"{setup['activation']} MLP, deterministic rounding, lr {setup['lr']:g}, {setup['epochs']} epochs"
                  + (" (smoke)" if setup["smoke"] else ""), fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------- main

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, root
 
-from .penalty import ConvergenceError, expected_abs_grad
+from ..compare.ridge import generalized_tikhonov
+from ..errors import ConvergenceError
+from ..params import check_bool, check_choice, check_design, check_float, check_int, invalid
 from .jitter import SAMPLING, WeightGeometry, _public, _rule_spec, jitter_fixed_point
-from ..compare.ridge import check_design, generalized_tikhonov
-from ..params import check_bool, check_choice, check_float, check_int, invalid
+from .penalty import expected_abs_grad
 
 __all__ = ["cell_table", "cell_geometry", "predict_lambda_cells", "has_device_variation", "summary_predictions"]
 

@@ -135,9 +135,10 @@ import numpy as np
 from scipy.linalg import solve_discrete_lyapunov
 from scipy.special import ndtr
 
-from .penalty import ConvergenceError
-from ..compare.ridge import check_design, fit_lambda
-from ..params import check_bool, check_choice, check_float, check_int, invalid
+from ..compare.ridge import fit_lambda
+from ..errors import ConvergenceError
+from ..params import check_bool, check_choice, check_design, check_float, check_int, invalid
+from .penalty import folded_normal_mean, symmetry
 
 __all__ = ["WeightGeometry", "nominal_geometry", "predict_lambda_jitter", "jitter_fixed_point", "nan_result",
            "RULES", "SAMPLING"]
@@ -197,23 +198,12 @@ class WeightGeometry:
         return self.step / self.dw_nominal
 
 
-def _device_symmetry(device: Any) -> tuple[float, float]:
-    """``(w_s, F'(w_s))`` as :func:`memsim.analysis.penalty.predict_lambda` takes them: ``(0, 0)`` for ``F' = 0``."""
-    slope = float(device.asymmetry_slope())
-    if slope == 0.0:
-        return 0.0, 0.0
-    if slope < 0.0:
-        raise invalid("predict_lambda_jitter", "device", "a device with F'(w_s) >= 0 (a restoring symmetry point)",
-                      device)
-    return float(device.symmetry_point()), slope
-
-
 def nominal_geometry(device: Any, d: int) -> WeightGeometry:
     """The :class:`WeightGeometry` of ``d`` nominal cells of ``device`` (a zero-shifted view allowed).
 
     NaN ``w_s``/``slope`` when the device has no symmetry point.
     """
-    w_s, slope = _device_symmetry(device)
+    w_s, slope = symmetry(device, "predict_lambda_jitter")
     shift = float(getattr(device, "shift", 0.0))       # ZeroShifted: formulas take device coordinates
     w_dev = (w_s if math.isfinite(w_s) else 0.0) + shift
     args = device._cell_args()
@@ -237,14 +227,6 @@ def _rule_spec(owner: str, rule: Any) -> dict[str, Any]:
             "bl_management": bool(getattr(rule, "update_bl_management", True))}
 
 
-def _folded(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``E|r|`` for ``r ~ N(mu, s^2)``."""
-    safe = np.where(s > 0, s, 1.0)
-    z = mu / safe
-    value = safe * math.sqrt(2.0 / math.pi) * np.exp(-0.5 * z * z) + mu * (1.0 - 2.0 * ndtr(-z))
-    return np.where(s > 0, value, np.abs(mu))
-
-
 def _sign_mean(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
     """``E[sign r]`` for ``r ~ N(mu, s^2)``."""
     safe = np.where(s > 0, s, 1.0)
@@ -261,7 +243,7 @@ def _count_moments(a: np.ndarray, mu: np.ndarray, s: np.ndarray, spec: dict[str,
     ``k_sign`` :math:`E[\mathrm{sign}(r)\bar n\,(r-\mu)]/s^2` (Stein slopes; 0 where ``s = 0``).
     """
     a, mu, s = np.broadcast_arrays(a, mu, s)
-    fold, sgn = _folded(mu, s), _sign_mean(mu, s)
+    fold, sgn = folded_normal_mean(mu, s), _sign_mean(mu, s)
     out = {"en": a * fold, "esn": a * mu, "k_abs": a * sgn, "k_sign": a.copy()}
     second = a * a * (mu * mu + s * s)
     kind = spec["kind"]

@@ -1,7 +1,7 @@
 r"""One run of a network (classifier or MLP): train in place, train the digital baselines, compare, summarise.
 
-:func:`memsim.workflows.run.run_summary` dispatches here for every model that is not a linear regression
-(:func:`is_linear_regression`). The comparison follows THEORY.md ("What researchers will want to
+:func:`memsim.workflows.run.run_summary` hands every trained model that is not a one-layer MSE
+regression here (the linear theory of :mod:`memsim.analysis.penalty` covers that one). The comparison follows THEORY.md ("What researchers will want to
 run", item 8): per weight, the device's drift towards its symmetry point :math:`w_s` acts as the
 explicit penalty :math:`\frac12\lambda_i (w_i - w_s)^2` with the plug-in strength
 
@@ -11,7 +11,7 @@ explicit penalty :math:`\frac12\lambda_i (w_i - w_s)^2` with the plug-in strengt
 divided by the batch size for accumulated updates; :math:`F'(w_s)` =
 ``device.asymmetry_slope()``), so the trained network's time-averaged weights :math:`m` should be
 close to those of the digital network trained with that per-weight decay (same data order, initial
-weights and learning rates, :func:`~memsim.compare.digital.train_digital_mlp`). Distances are
+weights and learning rates, :func:`~memsim.compare.digital.train_digital`). Distances are
 Euclidean over all non-bias weights of all layers:
 
 * ``weight_distance_to_per_weight_digital`` :math:`= \|m - m_{\rm pw}\|`,
@@ -33,41 +33,19 @@ the time-averaged networks, and ``per_weight_relative_output_distance`` /
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .penalty import LARGE_STEP, few_states_warning, near_bound_warning
 from ..compare.digital import (fit_weight_decay, flat_weights, logistic_regression, softmax_regression,
-                               train_digital_mlp)
-from ..models.mlp import (AnalogMLP, check_loss_for_task, default_loss, evaluate, get_loss, is_classification_task,
-                       loss_and_gradients, mlp_forward)
-from ..models.train_network import network_targets, train_network
+                               train_digital)
+from ..network_math import evaluate, get_loss, loss_and_gradients, mlp_forward
+from .penalty import constant_drift, few_states_warning, large_step_warning, near_bound_warning, symmetry
 
-__all__ = ["is_linear_regression", "run_network_summary", "write_network_outputs", "network_figures",
-           "summary_lines"]
+__all__ = ["compare_network", "GLOBAL_FIT_EVALS"]
 
 #: Evaluations of the global weight-decay fit (each trains one digital network).
 GLOBAL_FIT_EVALS = 12
-
-
-def is_linear_regression(config: Any) -> bool:
-    """Whether a run config is a linear regression (the linear runner's case): a 'linear' model, the
-    'mse' loss (given or by default) and a regression task."""
-    loss = config.model.loss if config.model.loss is not None else default_loss(config.task)
-    return config.model.kind == "linear" and loss == "mse" and not is_classification_task(config.task)
-
-
-def _symmetry(device: Any) -> tuple[float, float]:
-    """``(F'(w_s), w_s)``: ``(0, 0)`` for a device with ``F = 0`` (no penalty), NaN where ``F`` has no
-    symmetry point (e.g. a constant step with ``up_down != 0``: a constant drift, not a penalty)."""
-    slope = float(device.asymmetry_slope())
-    if slope == 0.0:
-        mid = 0.5 * (float(device.w_min) + float(device.w_max))
-        return (0.0, 0.0) if abs(float(device.asymmetry_function(mid))) < 1e-12 else (math.nan, math.nan)
-    return slope, float(device.symmetry_point())
 
 
 def _nonbias(a: np.ndarray, bias: bool) -> np.ndarray:
@@ -105,9 +83,7 @@ def _warnings(config: Any, stats: list[dict[str, Any]], n_train: int, n_params: 
     out = []
     for k, s in enumerate(stats):
         jitter = tr.lr * float(np.max(_nonbias(s["mean_abs_grad"], bias))) / half
-        if jitter > LARGE_STEP:
-            out.append(f"large_step: layer {k}: lr*max_i E|g_i|/w_max = {jitter:.3g} > {LARGE_STEP}: large weight "
-                       "jitter, O(lr) corrections to the Tikhonov picture matter (THEORY.md 2a)")
+        out += large_step_warning(jitter, where=f"layer {k}: ")
     out += few_states_warning(dev)
     for k, s in enumerate(stats):
         out += near_bound_warning(_nonbias(s["weights_mean"], bias), dev, where=f"layer {k}: ")
@@ -131,10 +107,23 @@ def _exact_classifier(loss: str, X: np.ndarray, y: np.ndarray, n_classes: int, l
     return W, bool(r["converged"])
 
 
-def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one network configuration; return ``(summary, arrays)`` without writing anything.
+def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Compare a network trained in place with digital networks trained with explicit penalties.
 
-    Summary keys (JSON-able through :func:`memsim.workflows.run.to_jsonable`): ``layer_sizes``, ``loss``,
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The run's configuration (device, train, model sections are read).
+    data : memsim.tasks.registry.Dataset
+    result : memsim.models.train.TrainResult
+        What in-place training produced (weights, statistics, data order, learning rates).
+    n_tiles : list of int
+        Tiles per layer (reported per layer).
+
+    Returns
+    -------
+    summary, arrays
+        Summary keys (JSON-able through :func:`memsim.workflows.io.to_jsonable`): ``layer_sizes``, ``loss``,
     ``test_loss_final``, ``test_loss_mean_weights``, ``test_accuracy_final``,
     ``test_accuracy_mean_weights`` (and the ``train_*`` counterparts) of the analog network (exact
     evaluation of the final and of the time-averaged weights); ``digital_test_loss`` /
@@ -149,10 +138,9 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
     (``layer0``, ``layer1``, ...: plug-in penalty statistics, ``mean_abs_grad_mean``,
     ``mean_abs_grad_w_mean``, ``stationarity_ratio`` :math:`= \\|\\nabla L(m) + \\lambda\\odot(m - w_s)\\|
     / \\|\\nabla L(m)\\|`, pulses, ...); ``curves`` (per epoch, plus ``test_loss_digital`` and
-    ``test_accuracy_digital`` of the undecayed digital network); ``pulses_up``, ``pulses_down``, ``updates``,
-    ``train_updates_per_s``; ``regime_warnings`` (``large_step``, ``few_states``, ``near_bound``,
-    ``interpolation`` as for linear runs, per layer; ``no_symmetry_point``; ``separable``);
-    ``provenance`` (as the linear runner's).
+    ``test_accuracy_digital`` of the undecayed digital network); ``regime_warnings`` (``large_step``,
+    ``few_states``, ``near_bound``, ``interpolation`` as for linear runs, per layer;
+    ``no_symmetry_point``; ``separable``).
 
     The global fit trains up to ``GLOBAL_FIT_EVALS + 1`` digital networks; with the plain and the
     per-weight one these dominate the run time for small tiles.
@@ -160,20 +148,12 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
     ``arrays`` holds the per-layer weight matrices (analog final and mean, digital plain and
     per-weight means, plug-in :math:`\\lambda_i`, recorded statistics) and the data.
     """
-    from ..workflows.run import provenance
-
-    t0 = time.perf_counter()
-    task, mc, tr = config.task, config.model, config.train
-    data = task.load(config.seed)
-    loss = check_loss_for_task(mc.loss if mc.loss is not None else default_loss(task), task)
+    mc, tr = config.model, config.train
+    loss = mc.loss
     lf = get_loss(loss)
-    y, yt, n_classes = network_targets(data)
+    y, yt, n_classes = np.asarray(data.y_train), np.asarray(data.y_test), getattr(data, "n_classes", None)
     X, Xt = np.asarray(data.X_train, dtype=np.float64), np.asarray(data.X_test, dtype=np.float64)
     sizes = [X.shape[1], *mc.hidden, lf.n_outputs(n_classes, y)]
-    model = AnalogMLP(sizes, mc.activation, device=config.device, update=config.update, periphery=config.periphery,
-                      bias=mc.bias, max_tile_size=mc.max_tile_size, backend=config.backend, dtype=config.dtype,
-                      seed=config.seed)
-    result = train_network(model, data, tr, config.seed, loss=loss, progress=progress)
     bias, act = mc.bias, mc.activation
 
     def ev(W, XX, yy):
@@ -185,14 +165,14 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
 
     def digital(weight_decay, w_s, curves=False):
         extra = dict(X_test=Xt, y_test=yt) if curves else {}
-        return train_digital_mlp(result.initial_weights, X, y, weight_decay=weight_decay, w_s=w_s, **common, **extra)
+        return train_digital(result.initial_weights, X, y, weight_decay=weight_decay, w_s=w_s, **common, **extra)
 
     warnings: list[str] = []
     stats = result.statistics
     m = result.weights_mean
     m_flat = flat_weights(m, bias)
     per_event = tr.batch_size if tr.accumulate else 1
-    slope, w_s = _symmetry(config.device)
+    w_s, slope = (math.nan, math.nan) if constant_drift(config.device) else symmetry(config.device)
     if not math.isfinite(slope) or slope < 0 or not math.isfinite(w_s):
         warnings.append(f"no_symmetry_point: the device has no restoring symmetry point (F'(w_s) = {slope:.3g}): "
                         "no per-weight Tikhonov form, the per-weight comparison is skipped")
@@ -253,7 +233,7 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
     _, grads = loss_and_gradients(m, X, T, lf, act, bias)
     per_layer = {}
     for k, (s, L, G, W) in enumerate(zip(stats, lam, grads, m)):
-        per_layer[f"layer{k}"] = _layer_summary(k, s, L, G, L * (W - w_s), bias, model.layers[k].n_tiles)
+        per_layer[f"layer{k}"] = _layer_summary(k, s, L, G, L * (W - w_s), bias, n_tiles[k])
     n_params = int(m_flat.size)
     warnings += _warnings(config, stats, X.shape[0], n_params, bias)
 
@@ -270,8 +250,6 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
     final_tr, final_te = ev(result.weights_final, X, y), ev(result.weights_final, Xt, yt)
     mean_tr, mean_te = ev(m, X, y), ev(m, Xt, yt)
     plain_te = ev(plain["weights_mean"], Xt, yt)
-    pulses_up = sum(int(np.sum(s["pulses_up"])) for s in stats)
-    pulses_down = sum(int(np.sum(s["pulses_down"])) for s in stats)
     summary = {
         "layer_sizes": sizes,
         "loss": loss,
@@ -306,12 +284,7 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
         "per_layer": per_layer,
         "curves": {**result.curves, "test_loss_digital": list(plain["curves"]["test_loss"]),
                    "test_accuracy_digital": list(plain["curves"]["test_accuracy"])},
-        "pulses_up": pulses_up,
-        "pulses_down": pulses_down,
-        "updates": int(model.step),
-        "train_updates_per_s": model.step / result.wall_s if result.wall_s > 0 else None,
         "regime_warnings": warnings,
-        "provenance": provenance(config, model.backend.name, t0),
     }
     arrays = {
         "data": data,
@@ -326,76 +299,3 @@ def run_network_summary(config: Any, progress: bool | None = None) -> tuple[dict
         "w_s": w_s,
     }
     return summary, arrays
-
-
-def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """A few lines for the console (``memsim run``): accuracies and the per-weight comparison."""
-    def f(key: str) -> str:
-        v = summary.get(key)
-        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
-
-    lines = [f"network {summary['layer_sizes']} ({summary['loss']}): test loss {f('test_loss_final')} final, "
-             f"{f('test_loss_mean_weights')} time-averaged; digital {f('digital_test_loss')}, "
-             f"per-weight decay {f('digital_per_weight_test_loss')}"]
-    if summary.get("test_accuracy_final") is not None and math.isfinite(summary["test_accuracy_final"]):
-        lines.append(f"test accuracy {f('test_accuracy_final')} final, {f('test_accuracy_mean_weights')} "
-                     "time-averaged; "
-                     f"digital {f('digital_test_accuracy')}, per-weight decay {f('digital_per_weight_test_accuracy')}")
-    lines += [f"lambda_plugin_mean = {f('lambda_plugin_mean')}   "
-              f"global_weight_decay_fit = {f('global_weight_decay_fit')}",
-              f"per_weight_relative_distance = {f('per_weight_relative_distance')} (weights), "
-              f"{f('per_weight_relative_output_distance')} (outputs); global: {f('global_relative_distance')}, "
-              f"{f('global_relative_output_distance')}"]
-    return lines + [f"warning: {w}" for w in summary["regime_warnings"]]
-
-
-def write_network_outputs(summary: dict[str, Any], arrays: dict[str, Any], out: str | Path,
-                          figures: bool = True) -> None:
-    """Write ``weights.npz`` (per layer ``<name>_<layer>`` arrays) and, with ``figures``, the figures."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    blobs = {}
-    for name in ("weights_final", "weights_mean", "initial_weights", "lambda_plugin", "mean_abs_grad",
-                 "mean_abs_grad_w", "digital_weights_mean", "digital_per_weight_weights_mean"):
-        for k, a in enumerate(arrays.get(name) or []):
-            blobs[f"{name}_{k}"] = np.asarray(a)
-    tmp = out / ".weights.tmp.npz"
-    np.savez_compressed(tmp, **blobs)
-    tmp.replace(out / "weights.npz")
-    if figures:
-        network_figures(summary, arrays, out)
-
-
-def network_figures(summary: dict[str, Any], arrays: dict[str, Any], out: str | Path) -> list[Path]:
-    """Learning curves (loss, accuracy; analog vs digital) and per-layer histograms of the plug-in lambda_i."""
-    from ..plotting.figures import _save, pyplot
-
-    plt = pyplot()
-    out = Path(out)
-    c = summary["curves"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a1.plot(c["epoch"], c["train_loss"], label="train")
-    a1.plot(c["epoch"], c["test_loss"], label="test")
-    a1.plot(c["epoch"], c["test_loss_digital"], "k:", label="digital test (no decay)")
-    a1.set(xlabel="epoch", ylabel=f"loss ({summary['loss']})", yscale="log", title="in-place training")
-    a1.legend(fontsize=8)
-    if any(np.isfinite(c["test_accuracy"])):
-        a2.plot(c["epoch"], c["train_accuracy"], label="train")
-        a2.plot(c["epoch"], c["test_accuracy"], label="test")
-        a2.plot(c["epoch"], c["test_accuracy_digital"], "k:", label="digital test")
-        a2.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-        a2.legend(fontsize=8)
-    paths = [_save(fig, out / "curves.png")]
-    lam = arrays.get("lambda_plugin") or []
-    bias = bool(summary["provenance"]["config"]["model"]["bias"])
-    if lam and all(np.all(np.isfinite(L)) for L in lam):
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for k, L in enumerate(lam):
-            v = _nonbias(L, bias).ravel()
-            v = v[v > 0]
-            if v.size:
-                ax.hist(np.log10(v), bins=40, alpha=0.6, label=f"layer {k}")
-        ax.set(xlabel="log10 lambda_i (plug-in)", ylabel="weights", title="per-weight penalty by layer")
-        ax.legend(fontsize=8)
-        paths.append(_save(fig, out / "lambda.png"))
-    return paths

@@ -26,12 +26,11 @@ import numpy as np
 from scipy.optimize import root
 from scipy.special import ndtr
 
-from ..compare.ridge import (RidgeSVD, check_array, check_design, fit_lambda, generalized_tikhonov,
-                        lambda_for_loss, loss, ols, relative_distance)
-from ..errors import MemsimError
-from ..params import check_bool, check_float, check_int, invalid
+from ..compare.ridge import RidgeSVD, fit_lambda, generalized_tikhonov, lambda_for_loss, loss, ols, relative_distance
+from ..errors import ConvergenceError
+from ..params import check_array, check_bool, check_design, check_float, check_int, invalid
 
-__all__ = ["ConvergenceError", "expected_abs_grad", "stationarity_residual", "predict_lambda",
+__all__ = ["symmetry", "constant_drift", "folded_normal_mean", "expected_abs_grad", "stationarity_residual", "predict_lambda",
            "predict_weights", "lambda_plugin", "identity_residual", "regime_warnings", "summarize"]
 
 #: Thresholds of :func:`regime_warnings`.
@@ -41,10 +40,6 @@ DEAD_ZONE_FRACTION = 0.2
 NEAR_BOUND_STEPS = 3.0
 #: E|g_i| below this fraction of its value at w = 0, E|x_i y|, is rounding noise and counts as 0.
 _ROUNDING_FLOOR = 1e-10
-
-
-class ConvergenceError(MemsimError, RuntimeError):
-    """A self-consistent prediction (fixed point or root) did not converge."""
 
 
 # ---------------------------------------------------------------------------- gradient statistics
@@ -68,7 +63,7 @@ def _batch_mean_moments(G: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.
     return G.mean(axis=0), np.sqrt(G.var(axis=0) / batch_size * fpc)
 
 
-def _folded_normal_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+def folded_normal_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     r""":math:`E|Z|` for :math:`Z\sim N(\mu, \mathrm{sd}^2)`; :math:`|\mu|` if sd = 0.
 
     .. math::  \mathrm{sd}\sqrt{2/\pi}\,e^{-\mu^2/2\mathrm{sd}^2} + \mu\,(1 - 2\Phi(-\mu/\mathrm{sd}))
@@ -84,7 +79,7 @@ def _abs_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, batch_size: int, accu
     if not accumulate or batch_size == 1:
         value = np.mean(np.abs(G), axis=0)
     else:
-        value = _folded_normal_mean(*_batch_mean_moments(G, batch_size))
+        value = folded_normal_mean(*_batch_mean_moments(G, batch_size))
     # Rounding noise of an interpolating fit (r = 0 in exact arithmetic) is not a gradient: left in,
     # it would act as a ~1e-16 penalty that pins the null space of X to w_s unstably.
     floor = _ROUNDING_FLOOR * np.mean(np.abs(X * y[:, None]), axis=0)
@@ -159,17 +154,28 @@ def stationarity_residual(X: Any, y: Any, w: Any, device: Any, *, batch_size: in
 
 
 # ---------------------------------------------------------------------------- predictions
-def _symmetry(owner: str, device: Any) -> tuple[float, float]:
-    """``(w_s, F'(w_s))``; ``(0, 0)`` when ``F' = 0`` (no penalty, e.g. a constant-step device).
+def symmetry(device: Any, owner: str | None = None) -> tuple[float, float]:
+    """``(w_s, F'(w_s))``: the device's symmetry point and the slope of its asymmetry function there.
 
-    Both are NaN for a state-dependent device without a symmetry point (no Tikhonov form).
+    ``(0, 0)`` when ``F' = 0`` (no penalty, e.g. a constant-step device; see :func:`constant_drift` for
+    the case where ``F`` is a nonzero constant). With ``owner``, a negative slope (a repelling point,
+    no Tikhonov form) raises :class:`~memsim.errors.ConfigError` naming ``owner``'s ``device``.
     """
     slope = float(device.asymmetry_slope())
     if slope == 0.0:
         return 0.0, 0.0
-    if slope < 0.0:
+    if slope < 0.0 and owner is not None:
         raise invalid(owner, "device", "a device with F'(w_s) >= 0 (a restoring symmetry point)", device)
     return float(device.symmetry_point()), slope
+
+
+def constant_drift(device: Any) -> bool:
+    """Whether ``F`` is a nonzero constant (``F' = 0``, e.g. a constant step with ``up_down != 0``): a
+    drift with no symmetry point, so no penalty of Tikhonov form."""
+    if float(device.asymmetry_slope()) != 0.0:
+        return False
+    mid = 0.5 * (float(device.w_min) + float(device.w_max))
+    return abs(float(device.asymmetry_function(mid))) >= 1e-12
 
 
 def predict_lambda(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumulate: bool = False,
@@ -220,7 +226,7 @@ def predict_lambda(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumula
     batch_size, accumulate = _check_scheme(owner, n, batch_size, accumulate)
     max_iter = check_int(owner, "max_iter", max_iter, lo=1)
     tol = check_float(owner, "tol", tol, lo=0.0, lo_open=True)
-    w_s, slope = _symmetry(owner, device)
+    w_s, slope = symmetry(device, owner)
     if not (math.isfinite(w_s) and math.isfinite(slope)):
         nan = np.full(d, np.nan)
         return {"lambda_pred": math.nan, "lambda_pred_per_weight": nan, "w_tikhonov": nan.copy(),
@@ -315,7 +321,7 @@ def lambda_plugin(mean_abs_grad: Any, device: Any) -> dict[str, Any]:
         with :math:`F' = 0`, NaN for one without a symmetry point.
     """
     g = check_array("lambda_plugin", "mean_abs_grad", np.ravel(mean_abs_grad), ("d",))
-    slope = _symmetry("lambda_plugin", device)[1]
+    slope = symmetry(device, "lambda_plugin")[1]
     per_weight = slope * g
     return {"lambda_plugin": float(np.mean(per_weight)), "lambda_plugin_per_weight": per_weight}
 
@@ -379,6 +385,17 @@ def _dead_zone_fraction(X: np.ndarray, y: np.ndarray, w: np.ndarray, threshold: 
 
 def _is_deterministic(rule: Any) -> bool:
     return getattr(rule, "kind", rule) == "deterministic"
+
+
+def large_step_warning(jitter: float, where: str = "") -> list[str]:
+    """``large_step``: ``jitter`` :math:`= \\eta\\max_i E|g_i|/w_{\\max}` above ``LARGE_STEP`` (or nothing).
+
+    ``where`` (e.g. ``"layer 1: "``) is put after the code.
+    """
+    if jitter > LARGE_STEP:
+        return [f"large_step: {where}lr*max_i E|g_i|/w_max = {jitter:.3g} > {LARGE_STEP}: large weight jitter, "
+                "O(lr) corrections to the Tikhonov picture matter (THEORY.md 2a)"]
+    return []
 
 
 def few_states_warning(device: Any) -> list[str]:
@@ -453,9 +470,7 @@ def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float
         lr = check_float(owner, "lr", lr, lo=0.0, lo_open=True)
         event = batch_size if accumulate and batch_size > 1 else 1
         jitter = lr * event * float(np.max(_abs_grad(X, y, m, batch_size, accumulate))) / half_range
-        if jitter > LARGE_STEP:
-            out.append(f"large_step: lr*max_i E|g_i|/w_max = {jitter:.3g} > {LARGE_STEP}: large weight jitter, "
-                       "O(lr) corrections to the Tikhonov picture matter (THEORY.md 2a)")
+        out += large_step_warning(jitter)
         if _is_deterministic(rule):
             lost = _dead_zone_fraction(X, y, m, dw_min / (2.0 * lr), batch_size, accumulate)
             if lost > DEAD_ZONE_FRACTION:

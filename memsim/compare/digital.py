@@ -7,7 +7,7 @@ plus a generalized-Tikhonov penalty,
 
 with a scalar :math:`\lambda` meaning :math:`\lambda_i = \lambda` on every weight and the bias
 unpenalised (:math:`\lambda_i = 0` on the bias column). The SGD baselines apply the penalty per
-programming event, as the device does (:func:`train_digital_mlp`).
+programming event, as the device does (:func:`train_digital`).
 
 Only NumPy, SciPy and the network maths of :mod:`memsim.models.mlp` (:func:`~memsim.models.mlp.mlp_forward`,
 :func:`~memsim.models.mlp.mlp_backward`, the losses) are used: no tile, backend or training code.
@@ -22,12 +22,11 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit, logsumexp
 
-from ..analysis.penalty import ConvergenceError
-from .ridge import check_array, check_per_weight
+from ..errors import ConvergenceError
 from ..network_math import evaluate, get_loss, mlp_backward, mlp_forward
-from ..params import check_bool, check_float, check_int, invalid
+from ..params import check_array, check_bool, check_float, check_int, check_per_weight, invalid
 
-__all__ = ["logistic_regression", "softmax_regression", "train_digital_mlp", "penalty_matrices",
+__all__ = ["logistic_regression", "softmax_regression", "train_digital", "penalty_matrices",
            "fit_weight_decay", "flat_weights"]
 
 
@@ -201,7 +200,7 @@ def softmax_regression(X: Any, y: Any, lam: Any = 0.0, *, n_classes: int | None 
 
 # ---------------------------------------------------------------------------- SGD-trained networks
 def penalty_matrices(weights: list[np.ndarray], value: Any, bias: bool, name: str,
-                     owner: str = "train_digital_mlp") -> list[np.ndarray]:
+                     owner: str = "train_digital") -> list[np.ndarray]:
     """Per-layer arrays of a penalty parameter (``weight_decay`` or ``w_s``).
 
     A float applies to every non-bias weight (the bias column gets 0); a list has one entry per
@@ -230,7 +229,31 @@ def penalty_matrices(weights: list[np.ndarray], value: Any, bias: bool, name: st
     return out
 
 
-def train_digital_mlp(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "softmax",
+def _check_permutations(owner: str, permutations: Any, n: int) -> np.ndarray:
+    """An integer array of shape (epochs >= 1, n) whose every row is a permutation of ``range(n)``."""
+    allowed = f"an integer array of shape (epochs, {n}) whose rows are permutations of range({n})"
+    try:
+        perms = np.asarray(permutations)
+    except ValueError:  # ragged rows
+        raise invalid(owner, "permutations", allowed, "a ragged sequence") from None
+    if (perms.ndim != 2 or perms.shape[0] < 1 or perms.shape[1] != n or not np.issubdtype(perms.dtype, np.integer)
+            or np.any(np.sort(perms, axis=1) != np.arange(n))):
+        raise invalid(owner, "permutations", allowed, f"shape {perms.shape}, dtype {perms.dtype}")
+    return perms.astype(np.int64)
+
+
+def _check_rates(owner: str, lrs: Any, epochs: int) -> np.ndarray:
+    """A finite learning rate > 0, or one per epoch."""
+    try:
+        rates = np.broadcast_to(np.asarray(lrs, dtype=np.float64), (epochs,))
+    except (TypeError, ValueError):
+        raise invalid(owner, "lrs", f"a float > 0 or an array of {epochs} (one per epoch)", lrs) from None
+    if not np.all(np.isfinite(rates) & (rates > 0)):
+        raise invalid(owner, "lrs", "finite learning rates > 0", lrs)
+    return rates
+
+
+def train_digital(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "softmax",
                       activation: str = "tanh", bias: bool = True, n_classes: int | None = None,
                       lrs: Any, permutations: Any, batch_size: int = 1, accumulate: bool = False,
                       average_from: float = 0.5, weight_decay: Any = 0.0, w_s: Any = 0.0,
@@ -282,7 +305,7 @@ def train_digital_mlp(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str =
         ``weights_final``, ``weights_mean`` (lists per layer) and ``curves`` (per epoch ``train_loss``,
         ``train_accuracy`` and, with test data, ``test_loss``, ``test_accuracy``).
     """
-    owner = "train_digital_mlp"
+    owner = "train_digital"
     X = check_array(owner, "X", X, ("n", "d"))
     n = X.shape[0]
     W = [check_array(owner, "weights0", w, ("out", "in")).copy() for w in weights0]
@@ -290,16 +313,21 @@ def train_digital_mlp(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str =
         raise invalid(owner, "weights0", "a non-empty list of weight matrices", weights0)
     lf = get_loss(loss)
     bias = check_bool(owner, "bias", bias)
-    perms = np.asarray(permutations)
-    if perms.ndim != 2 or perms.shape[1] != n or not np.issubdtype(perms.dtype, np.integer):
-        raise invalid(owner, "permutations", f"an integer array of shape (epochs, {n})", f"shape {perms.shape}")
+    perms = _check_permutations(owner, permutations, n)
     epochs = perms.shape[0]
-    lr_arr = np.broadcast_to(np.asarray(lrs, dtype=np.float64), (epochs,))
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
+    lr_arr = _check_rates(owner, lrs, epochs)
+    batch_size = check_int(owner, "batch_size", batch_size, 1, n)
     accumulate = check_bool(owner, "accumulate", accumulate)
     average_from = check_float(owner, "average_from", average_from, 0.0, 1.0, hi_open=True)
     lam = penalty_matrices(W, weight_decay, bias, "weight_decay")
     ws = penalty_matrices(W, w_s, bias, "w_s")
+    if (X_test is None) != (y_test is None):
+        missing, other = ("X_test", "y_test") if X_test is None else ("y_test", "X_test")
+        raise invalid(owner, missing, f"given together with {other}", None)
+    if X_test is not None:
+        X_test = check_array(owner, "X_test", X_test, ("n_test", X.shape[1]))
+        if len(y_test) != X_test.shape[0]:
+            raise invalid(owner, "y_test", f"{X_test.shape[0]} targets (one per row of X_test)", len(y_test))
     decay = any(np.any(m != 0) for m in lam)
     T = lf.targets(np.asarray(y), n_classes)
     per_epoch = math.ceil(n / batch_size) if accumulate else n

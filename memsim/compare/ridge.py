@@ -21,72 +21,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ..params import check_bool, check_float, check_int, invalid
+from ..params import ArraySummary, check_array, check_design, check_float, check_per_weight, invalid
 
 __all__ = ["RidgeSVD", "ols", "ridge", "ridge_path", "generalized_tikhonov", "fit_lambda",
-           "ridge_path_distance", "relative_distance", "loss", "lambda_for_loss", "sgd_weight_decay",
-           "check_array", "check_design", "check_per_weight"]
+           "ridge_path_distance", "relative_distance", "loss", "lambda_for_loss"]
 
 _GRID_MARGIN = 1e8      # the lambda grid reaches this factor beyond the singular-value scales
 _GRID_PER_DECADE = 20   # grid points per decade of lambda
-
-
-# ---------------------------------------------------------------------------- validation
-class _ArraySummary:
-    """Short ``repr`` of an array for error messages (the values if few, else the shape)."""
-
-    def __init__(self, a: np.ndarray) -> None:
-        self.a = a
-
-    def __repr__(self) -> str:
-        if self.a.size <= 8:
-            return repr(self.a.tolist())
-        return f"<array of shape {self.a.shape}>"
-
-
-def check_array(owner: str, name: str, value: Any, shape: tuple) -> np.ndarray:
-    """Validate a finite real array and return it as float64.
-
-    Parameters
-    ----------
-    owner, name : str
-        For the error message (:func:`memsim.params.invalid`).
-    value : array_like
-        The value given.
-    shape : tuple of (int or str)
-        Required shape; an ``int`` entry must match exactly, a ``str`` entry (a label such as
-        ``"n"``) accepts any length >= 1.
-    """
-    text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-    allowed = f"a finite real array of shape {text}"
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise invalid(owner, name, allowed, value) from None
-    ok = a.ndim == len(shape) and all(
-        (got >= 1) if isinstance(want, str) else (got == want) for got, want in zip(a.shape, shape))
-    if not ok or not np.all(np.isfinite(a)):
-        raise invalid(owner, name, allowed, _ArraySummary(a))
-    return a
-
-
-def check_design(owner: str, X: Any, y: Any, names: tuple[str, str] = ("X", "y"),
-                 d: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a design matrix ``X`` (n, d) and targets ``y`` (n,); ``d`` fixes the column count."""
-    X = check_array(owner, names[0], X, ("n", "d" if d is None else d))
-    y = check_array(owner, names[1], y, (X.shape[0],))
-    return X, y
-
-
-def check_per_weight(owner: str, name: str, value: Any, d: int, lo: float = -math.inf) -> np.ndarray:
-    """Validate a scalar or a length-``d`` array with entries ``>= lo``; return it as a (d,) array."""
-    if np.ndim(value) == 0:
-        return np.full(d, check_float(owner, name, value, lo=lo))
-    a = check_array(owner, name, value, (d,))
-    if np.any(a < lo):
-        raise invalid(owner, name, f"a float or an array of shape ({d},) with entries >= {lo:g}",
-                      _ArraySummary(a))
-    return a
 
 
 # ---------------------------------------------------------------------------- ridge via one SVD
@@ -214,7 +155,7 @@ def ridge_path(X: Any, y: Any, lambdas: Any) -> np.ndarray:
     lambdas = check_array("ridge_path", "lambdas", lambdas, ("k",))
     if np.any(lambdas < 0):
         raise invalid("ridge_path", "lambdas", "a finite real array of shape (k,) with entries >= 0",
-                      _ArraySummary(lambdas))
+                      ArraySummary(lambdas))
     return RidgeSVD(X, y).path(lambdas)
 
 
@@ -390,116 +331,3 @@ def lambda_for_loss(target_loss: float, X: Any, y: Any, X_test: Any, y_test: Any
         return math.nan
     anchor = math.log(min(max(near, grid[0]), grid[-1]))
     return float(min(roots, key=lambda r: abs(math.log(r) - anchor)))
-
-
-# ---------------------------------------------------------------------------- digital SGD
-def _check_permutations(permutations: Any, epochs: int, n: int) -> np.ndarray:
-    """Validate one permutation of ``range(n)`` per epoch (an integer array of shape (epochs, n))."""
-    allowed = (f"an integer array of shape (epochs, n) = ({epochs}, {n}) "
-               f"whose rows are permutations of range({n})")
-    try:
-        p = np.asarray(permutations)
-    except ValueError:  # ragged nested sequences
-        raise invalid("sgd_weight_decay", "permutations", allowed, permutations) from None
-    if (p.shape != (epochs, n) or not np.issubdtype(p.dtype, np.integer)
-            or not np.array_equal(np.sort(p, axis=1), np.broadcast_to(np.arange(n), (epochs, n)))):
-        raise invalid("sgd_weight_decay", "permutations", allowed, _ArraySummary(p))
-    return p
-
-
-def sgd_weight_decay(X: Any, y: Any, *, w0: Any, lr: float, epochs: int, weight_decay: float = 0.0,
-                     w_s: Any = 0.0, permutations: Any, average_from: float = 0.5, batch_size: int = 1,
-                     accumulate: bool = False, X_test: Any = None, y_test: Any = None) -> dict[str, Any]:
-    r"""Digital SGD with explicit L2 weight decay towards ``w_s``, in a given data order.
-
-    Per-sample scheme (``accumulate=False``; ``batch_size`` then only names the mini-batch, whose
-    samples are applied one after another, as on the crossbar): for each sample ``b`` in the
-    order of ``permutations[epoch]``
-
-    .. math::  w \leftarrow w - \eta\big(x_b(x_b^\top w - y_b) + \lambda_{\rm wd}(w - w_s)\big).
-
-    Accumulated scheme (``accumulate=True``): one step per mini-batch :math:`\mathcal B` of
-    ``batch_size`` consecutive samples of the permutation (the last one may be smaller) with the
-    SUM of the per-sample gradients, so the per-sample learning rate stays :math:`\eta`:
-
-    .. math::  w \leftarrow w - \eta\Big(\sum_{b\in\mathcal B} x_b(x_b^\top w - y_b)
-               + |\mathcal B|\,\lambda_{\rm wd}(w - w_s)\Big).
-
-    The stationary mean of per-sample SGD with weight decay is (up to :math:`O(\eta)` effects of
-    the data order) the generalized Tikhonov solution with :math:`\lambda_i = \lambda_{\rm wd}`.
-
-    Parameters
-    ----------
-    X : array_like, shape (n, d)
-    y : array_like, shape (n,)
-    w0 : array_like, shape (d,)
-        Initial weights (use the analog run's).
-    lr : float
-        Per-sample learning rate :math:`\eta > 0`.
-    epochs : int
-        Number of passes, >= 1.
-    weight_decay : float
-        :math:`\lambda_{\rm wd} \ge 0`.
-    w_s : float or array_like, shape (d,)
-        Decay target; default 0.
-    permutations : array_like of int, shape (epochs, n)
-        One permutation of ``range(n)`` per epoch, supplied by the caller (the analog run's order).
-    average_from : float
-        In [0, 1): ``weights_mean`` averages the weights after every update with index
-        ``t > floor(average_from * T)`` (updates ``t = 1..T``).
-    batch_size : int
-        In [1, n].
-    accumulate : bool
-        One step per mini-batch with the summed gradient (see above).
-    X_test : array_like, shape (n_test, d), optional
-    y_test : array_like, shape (n_test,), optional
-        If given, ``curves["test_loss"]`` is recorded too.
-
-    Returns
-    -------
-    dict
-        ``weights_final`` (d,), ``weights_mean`` (d,), and ``curves``: a dict with
-        ``train_loss`` (epochs,) and, with test data, ``test_loss`` (epochs,), the :func:`loss` of
-        the weights at the end of each epoch.
-    """
-    owner = "sgd_weight_decay"
-    X, y = check_design(owner, X, y)
-    n, d = X.shape
-    w = check_array(owner, "w0", w0, (d,)).copy()
-    lr = check_float(owner, "lr", lr, lo=0.0, lo_open=True)
-    epochs = check_int(owner, "epochs", epochs, lo=1)
-    wd = check_float(owner, "weight_decay", weight_decay, lo=0.0)
-    w_s = check_per_weight(owner, "w_s", w_s, d)
-    perms = _check_permutations(permutations, epochs, n)
-    average_from = check_float(owner, "average_from", average_from, 0.0, 1.0, hi_open=True)
-    batch_size = check_int(owner, "batch_size", batch_size, 1, n)
-    accumulate = check_bool(owner, "accumulate", accumulate)
-    if (X_test is None) != (y_test is None):
-        missing = "X_test" if X_test is None else "y_test"
-        raise invalid(owner, missing, "given together with " + ("y_test" if X_test is None else "X_test"), None)
-    if X_test is not None:
-        X_test, y_test = check_design(owner, X_test, y_test, ("X_test", "y_test"), d=d)
-
-    step = batch_size if accumulate else 1
-    starts = range(0, n, step)
-    total = epochs * len(starts)
-    skip = int(math.floor(average_from * total))
-    w_sum = np.zeros(d)
-    t = 0
-    curves: dict[str, list[float]] = {"train_loss": []}
-    if X_test is not None:
-        curves["test_loss"] = []
-    for perm in perms:
-        Xp, yp = X[perm], y[perm]
-        for s in starts:
-            xb, yb = Xp[s:s + step], yp[s:s + step]
-            grad = xb.T @ (xb @ w - yb) + len(yb) * wd * (w - w_s)
-            w -= lr * grad
-            t += 1
-            if t > skip:
-                w_sum += w
-        curves["train_loss"].append(loss(X, y, w))
-        if X_test is not None:
-            curves["test_loss"].append(loss(X_test, y_test, w))
-    return {"weights_final": w, "weights_mean": w_sum / (total - skip),
-            "curves": {k: np.asarray(v) for k, v in curves.items()}}

@@ -1,15 +1,27 @@
-"""In-place training of linear models on a tile: data order, schedules, averaging window, curves.
+r"""The one trainer: in-place SGD of any network on tiles (a linear model is a one-layer network).
 
 Definitions (DESIGN.md): per-sample updates in a fresh permutation of the training set every epoch,
-drawn from the run seed; the per-sample learning rate is ``lr``; weights are averaged after every
-update from the fraction ``average_from`` of all updates onwards (``weights_mean``) and the
-per-weight statistics use the same window. The window opens at the first batch whose first event
-index reaches ``ceil(average_from * total_events)``.
+drawn from the run seed (:func:`epoch_orders`, shared with the digital baseline); the per-sample
+learning rate of every epoch (:func:`learning_rates`); mini-batches of ``batch_size`` consecutive
+samples of the permutation, whose forward and backward passes read the weights at the batch start,
+then per-sample or accumulated programming (:class:`~memsim.models.mlp.AnalogMLP`). The averaging
+window opens at the first batch whose first event index reaches ``ceil(average_from * total_events)``;
+from then on every tile adds ``|Delta|/lr``, ``|Delta|/lr * w`` (``w`` read before the event) and
+``w`` (after it) to its sums after every programming event.
+
+Two paths, chosen here and never by the caller (``TrainResult.path`` says which one ran):
+
+``"fused"``
+    A network of one layer on one tile with the ``mse`` loss and no periphery: whole epochs of
+    per-sample updates in the backend's compiled ``train_linear_epochs`` (forward passes as
+    sequential float64 dot products), bit-identical to the step-by-step path.
+``"step"``
+    Everything else: batch by batch through :meth:`AnalogMLP.train_batch` (reads through the
+    periphery, back-propagation through the tiles).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import time
@@ -18,80 +30,40 @@ from typing import Any
 
 import numpy as np
 
+from ..network_math import augment, evaluate, get_loss
+from ..params import invalid
 from ..tasks.registry import Dataset, data_generator
-from .linear import AnalogLinear
-from ..params import check_bool, check_choice, check_float, check_int, check_keys, invalid
+from .config import TrainConfig
+from .mlp import AnalogMLP
 
-__all__ = ["TrainConfig", "TrainResult", "train_linear", "epoch_orders", "learning_rates", "events_per_epoch"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """In-place SGD settings."""
-
-    lr: float = 0.005
-    """Per-sample learning rate; > 0."""
-    epochs: int = 300
-    """Passes over the training set; >= 1."""
-    batch_size: int = 1
-    """Samples per batch; >= 1. Per-sample updates unless ``accumulate``."""
-    accumulate: bool = False
-    """Program one event per batch with the summed gradient (digital accumulation)."""
-    average_from: float = 0.5
-    """Fraction of all updates after which weights and statistics are averaged; in [0, 1)."""
-    lr_schedule: str = "constant"
-    """'constant' or 'step' (multiply by ``lr_gamma`` at each epoch of ``lr_step_epochs``)."""
-    lr_step_epochs: tuple[int, ...] = ()
-    """Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``."""
-    lr_gamma: float = 0.1
-    """Factor of the 'step' schedule; > 0."""
-    init_std: float = 0.0
-    """Initial weights ~ N(0, init_std^2) from the run seed (0: all zero); >= 0."""
-
-    def __post_init__(self) -> None:
-        owner = "train"
-        object.__setattr__(self, "lr", check_float(owner, "lr", self.lr, 0.0, lo_open=True))
-        object.__setattr__(self, "epochs", check_int(owner, "epochs", self.epochs, 1))
-        object.__setattr__(self, "batch_size", check_int(owner, "batch_size", self.batch_size, 1))
-        check_bool(owner, "accumulate", self.accumulate)
-        object.__setattr__(self, "average_from", check_float(owner, "average_from", self.average_from, 0.0, 1.0,
-                                                             hi_open=True))
-        check_choice(owner, "lr_schedule", self.lr_schedule, ("constant", "step"))
-        steps = tuple(check_int(owner, "lr_step_epochs", e, 1) for e in self.lr_step_epochs)
-        object.__setattr__(self, "lr_step_epochs", steps)
-        object.__setattr__(self, "lr_gamma", check_float(owner, "lr_gamma", self.lr_gamma, 0.0, lo_open=True))
-        object.__setattr__(self, "init_std", check_float(owner, "init_std", self.init_std, 0.0))
-
-    def to_dict(self) -> dict[str, Any]:
-        """All settings (lists for tuples)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        """Build from a config table; unknown keys raise naming the key."""
-        check_keys("train", data, (f.name for f in dataclasses.fields(cls)))
-        data = dict(data)
-        if "lr_step_epochs" in data:
-            if not isinstance(data["lr_step_epochs"], (list, tuple)):
-                raise invalid("train", "lr_step_epochs", "a list of epochs", data["lr_step_epochs"])
-            data["lr_step_epochs"] = tuple(data["lr_step_epochs"])
-        return cls(**data)
+__all__ = ["TrainResult", "train", "epoch_orders", "learning_rates", "events_per_epoch", "initial_weights",
+           "targets"]
 
 
 @dataclass
 class TrainResult:
-    """What a training run produced (NumPy arrays; tile weights include the bias column if any)."""
+    """What in-place training produced: per-layer lists of NumPy arrays (bias column last)."""
 
-    weights_final: np.ndarray
-    weights_mean: np.ndarray
-    statistics: dict[str, Any]
+    weights_final: list[np.ndarray]
+    weights_mean: list[np.ndarray]
+    """Per layer: the weights averaged over the window (after every programming event)."""
+    weights_var: list[np.ndarray] | None
+    """Per layer: variance of the epoch-end weights inside the window (the jitter); ``None`` if the
+    window holds fewer than two epoch ends."""
+    statistics: list[dict[str, Any]]
+    """Per layer: :meth:`~memsim.models.layers.TiledLinear.statistics` (``mean_abs_grad`` = E|g_i|,
+    ``mean_abs_grad_w`` = E[|g_i| w_i], ``weights_mean``, pulse counts, ``events``, ...)."""
     curves: dict[str, list[float]]
+    """Per epoch: ``epoch``, ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy``
+    (exact evaluation of the weights at the end of the epoch; accuracies NaN for regression)."""
     orders: np.ndarray
-    initial_weights: np.ndarray
+    """The data order, shape (epochs, n)."""
+    lrs: np.ndarray
+    """The per-sample learning rate of every epoch."""
+    initial_weights: list[np.ndarray]
     wall_s: float
-    weights_var: np.ndarray | None = None
-    """Per-weight variance of the epoch-end weights inside the averaging window (the jitter)."""
+    path: str
+    """``"fused"`` or ``"step"`` (module docstring)."""
 
 
 def epoch_orders(seed: int, n: int, epochs: int) -> np.ndarray:
@@ -114,78 +86,134 @@ def events_per_epoch(n: int, config: TrainConfig) -> int:
     return math.ceil(n / config.batch_size) if config.accumulate else n
 
 
-def _loss(pred: np.ndarray, y: np.ndarray) -> float:
-    return float(0.5 * np.mean(np.sum((pred - y) ** 2, axis=1)))
+def targets(data: Dataset) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """``(y_train, y_test, n_classes)``: labels of a classification data set, or regression targets and ``None``."""
+    return np.asarray(data.y_train), np.asarray(data.y_test), getattr(data, "n_classes", None)
 
 
-def _train_epoch_with_periphery(tile, X, Y, order, lr, config: TrainConfig, record_from: int) -> None:
-    """One epoch as in ``Backend.train_linear_epochs`` but reading through the periphery."""
-    events = 0
-    for start in range(0, len(order), config.batch_size):
-        idx = order[start:start + config.batch_size]
-        if events >= record_from and not tile.recording:
-            tile.start_recording()
-        D = tile.forward(X[idx]) - Y[idx]
-        tile.update(X[idx], D, lr=float(lr), accumulate=config.accumulate)
-        events += 1 if config.accumulate else idx.size
+def initial_weights(layer_sizes, bias: bool, seed: int, init_std: float = 0.0) -> list[np.ndarray]:
+    r"""Initial weights of every layer, from the run seed (the analog run and its digital baseline share them).
+
+    * ``init_std > 0``: every weight (bias column too) :math:`\sim N(0, \sigma_{\rm init}^2)`;
+    * ``init_std == 0`` and no hidden layer: all zero (a convex problem);
+    * ``init_std == 0`` with hidden layers: Glorot/Xavier normal, :math:`W_{ij} \sim N(0, 2/(n_{\rm in}
+      + n_{\rm out}))`, bias column 0 (all-zero weights would be a saddle point of the loss).
+
+    Layer ``l`` of a network with hidden layers draws from ``data_generator(seed, 4, l)``; a
+    one-layer network from ``data_generator(seed, 4)``. The tiles clip the values to the cells' bounds.
+    """
+    sizes = list(layer_sizes)
+    out = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shape = (n_out, n_in + int(bias))
+        g = data_generator(seed, 4) if len(sizes) == 2 else data_generator(seed, 4, k)
+        if init_std > 0:
+            W = init_std * g.standard_normal(shape)
+        elif len(sizes) == 2:
+            W = np.zeros(shape)
+        else:
+            W = np.zeros(shape)
+            W[:, :n_in] = math.sqrt(2.0 / (n_in + n_out)) * g.standard_normal((n_out, n_in))
+        out.append(W)
+    return out
 
 
-def train_linear(model: AnalogLinear, data: Dataset, config: TrainConfig, seed: int,
-                 progress: bool | None = None) -> TrainResult:
-    """Train ``model`` in place on ``data`` (loss ``1/2 ||W x - y||^2`` per sample).
+def _fused(model: AnalogMLP, loss: str) -> bool:
+    """Whether whole epochs can run in the backend's compiled linear-model kernel."""
+    return (len(model.layers) == 1 and model.layers[0].n_tiles == 1 and loss == "mse"
+            and not model.periphery_active)
 
-    Whole epochs run in the backend's ``train_linear_epochs`` (a fused compiled kernel on Numba;
-    bit-identical to the step-by-step definition). Learning curves are evaluated after each epoch.
+
+def train(model: AnalogMLP, data: Dataset, config: TrainConfig, seed: int, loss: str = "mse",
+          progress: bool | None = None, initial: list[np.ndarray] | None = None) -> TrainResult:
+    """Train ``model`` in place on ``data`` with the per-sample loss ``loss`` (module docstring).
 
     Parameters
     ----------
+    model : memsim.models.mlp.AnalogMLP
+        Any network on tiles; ``AnalogMLP([d, k], ...)`` is a linear model.
+    data : memsim.tasks.registry.Dataset
+        A regression data set or a :class:`~memsim.tasks.classification.ClassificationData`.
+    config : memsim.models.config.TrainConfig
+        ``lr`` (per sample), ``epochs``, ``batch_size``, ``accumulate``, ``average_from``, the schedule
+        and ``init_std`` (:func:`initial_weights`).
+    seed : int
+        Run seed: data order and initial weights.
+    loss : {'mse', 'softmax', 'logistic'}
     progress : bool or None
         tqdm bar over epochs; ``None``: only when stderr is a terminal.
+    initial : list of numpy.ndarray, optional
+        Program these instead of :func:`initial_weights`.
+
+    Returns
+    -------
+    TrainResult
     """
-    tile = model.tile
-    X = model.augment(data.X_train)
-    Y = np.asarray(data.y_train, dtype=np.float64).reshape(len(X), -1)
-    Xt, Yt = model.augment(data.X_test), np.asarray(data.y_test, dtype=np.float64).reshape(len(data.X_test), -1)
+    lf = get_loss(loss)
+    y, yt, n_classes = targets(data)
+    X = np.asarray(data.X_train, dtype=np.float64)
+    Xt = np.asarray(data.X_test, dtype=np.float64)
+    T = lf.targets(y, n_classes)
+    n_out = lf.n_outputs(n_classes, y)
+    if model.layer_sizes[0] != X.shape[1] or model.layer_sizes[-1] != n_out:
+        raise invalid("train", "model", f"a network with {X.shape[1]} inputs and {n_out} outputs for the "
+                      f"loss {lf.name!r} on this data", model)
     n = X.shape[0]
     orders = epoch_orders(seed, n, config.epochs)
     lrs = learning_rates(config)
-    if config.init_std > 0:
-        tile.program(config.init_std * data_generator(seed, 4).standard_normal((tile.rows, tile.cols)))
-    initial = tile.weights
+    model.program(initial if initial is not None else initial_weights(model.layer_sizes, model.bias, seed,
+                                                                      config.init_std))
+    start_weights = model.weights
     per_epoch = events_per_epoch(n, config)
     start = math.ceil(config.average_from * per_epoch * config.epochs)
-    curves: dict[str, list[float]] = {"epoch": [], "train_loss": [], "test_loss": []}
-    snapshots = []
+    fused = _fused(model, lf.name)
+    A = augment(X, model.bias) if fused else None
+    curves: dict[str, list[float]] = {"epoch": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
+                                      "test_accuracy": []}
+    snapshots: list[list[np.ndarray]] = []
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
     if show:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.epochs, desc="training", unit="epoch", leave=False)
+    B = config.batch_size
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
         done = epoch * per_epoch
-        record_from = max(start - done, 0)  # beyond this epoch's events: no recording yet
-        if tile.periphery.active:  # noisy/quantised reads: step by step through Tile.forward/update
-            _train_epoch_with_periphery(tile, X, Y, orders[epoch], lrs[epoch], config, record_from)
+        if fused:
+            tile = model.layers[0].tiles[0][0]
+            tile.train_linear_epochs(A, T, orders[epoch:epoch + 1], lrs[epoch:epoch + 1], B, config.accumulate,
+                                     max(start - done, 0))
         else:
-            tile.train_linear_epochs(X, Y, orders[epoch:epoch + 1], lrs[epoch:epoch + 1], config.batch_size,
-                                     config.accumulate, record_from)
-        curves["epoch"].append(epoch + 1)
-        w = tile.weights
+            events, lr, order = done, float(lrs[epoch]), orders[epoch]
+            for s in range(0, n, B):
+                idx = order[s:s + B]
+                if events >= start and not model.recording:
+                    model.start_recording()
+                tb = T[idx]
+                model.train_batch(X[idx], lambda out: lf.grad(out, tb), lr, config.accumulate)
+                events += 1 if config.accumulate else idx.size
+        w = model.weights
         if done + per_epoch > start:  # this epoch ended inside the averaging window
             snapshots.append(w)
-        curves["train_loss"].append(_loss(X @ w.T, Y))  # BLAS is fine for curves (not bit-critical)
-        curves["test_loss"].append(_loss(Xt @ w.T, Yt))
+        tr = evaluate(w, X, y, lf, model.activation, model.bias, n_classes)
+        te = evaluate(w, Xt, yt, lf, model.activation, model.bias, n_classes)
+        curves["epoch"].append(epoch + 1)
+        for key, value in (("train_loss", tr[0]), ("test_loss", te[0]), ("train_accuracy", tr[1]),
+                           ("test_accuracy", te[1])):
+            curves[key].append(value)
         if bar is not None:
             bar.update(1)
     wall = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    stats = tile.statistics()
-    if stats["events"] == 0:  # average_from so late that no batch opened the window
+    stats = model.statistics()
+    if stats[0]["events"] == 0:  # average_from so late that no batch opened the window
         raise invalid("train", "average_from", "a fraction that leaves at least one update in the window",
                       config.average_from)
-    return TrainResult(weights_final=tile.weights, weights_mean=stats["weights_mean"], statistics=stats,
-                       curves=curves, orders=orders, initial_weights=initial, wall_s=wall,
-                       weights_var=np.var(np.stack(snapshots), axis=0) if len(snapshots) > 1 else None)
+    var = ([np.var(np.stack([s[k] for s in snapshots]), axis=0) for k in range(len(model.layers))]
+           if len(snapshots) > 1 else None)
+    return TrainResult(weights_final=model.weights, weights_mean=[s["weights_mean"] for s in stats],
+                       weights_var=var, statistics=stats, curves=curves, orders=orders, lrs=lrs,
+                       initial_weights=start_weights, wall_s=wall, path="fused" if fused else "step")

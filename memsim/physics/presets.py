@@ -1,4 +1,4 @@
-"""Device presets from the literature, stored as data (``memsim/data/devices/*.toml``), and ``memsim devices``.
+"""Device presets from the literature, stored as data (``memsim/data/devices/*.toml``).
 
 Each preset is one TOML file named after the preset: a ``[device]`` table (``kind`` plus the
 parameters of that device model, exactly as :func:`memsim.physics.devices.device_from_dict` takes them), a
@@ -11,35 +11,27 @@ True
 >>> load_preset("ag_a_si").states_ltd
 100.0
 
-Command line: ``memsim devices`` lists the presets with their kind and parameters;
-``memsim devices plot NAME --out FILE.png`` draws the weight of one cell against the pulse number
-(full up and down sweeps, a few cycles, with the preset's cycle-to-cycle noise) next to the mean
-step of one pulse as a function of the weight.
+The command ``memsim devices`` (list, and ``plot`` the pulse response) lives in
+:mod:`memsim.workflows.devices`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
 import sys
-import textwrap
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .devices import PulsedDevice, device_from_dict
-from ..params import check_int, invalid
+from ..params import invalid
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["list_presets", "load_preset", "preset_info", "plot_preset", "devices_main", "add_devices_arguments"]
+__all__ = ["list_presets", "load_preset", "preset_info", "preset_listing", "resolve_name", "read_preset_table",
+           "PRESET_FOLDER"]
 
 PRESET_FOLDER = "data/devices"
 
@@ -49,7 +41,7 @@ def _folder():
 
 
 @lru_cache(maxsize=None)
-def _read(name: str) -> dict[str, Any]:
+def read_preset_table(name: str) -> dict[str, Any]:
     return tomllib.loads(_folder().joinpath(f"{name}.toml").read_text())
 
 
@@ -58,7 +50,7 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in _folder().iterdir() if p.name.endswith(".toml"))
 
 
-def _resolve(name: str) -> str:
+def resolve_name(name: str) -> str:
     names = list_presets()
     key = str(name).strip().lower()
     if key not in names:
@@ -70,7 +62,7 @@ def preset_info(name: str) -> dict[str, Any]:
     """The parsed TOML of a preset: ``{"device": {...}, "source": {...}, "physical": {...}?}`` (a copy)."""
     import copy
 
-    return copy.deepcopy(_read(_resolve(name)))
+    return copy.deepcopy(read_preset_table(resolve_name(name)))
 
 
 def load_preset(name: str, **overrides: Any) -> PulsedDevice:
@@ -79,7 +71,7 @@ def load_preset(name: str, **overrides: Any) -> PulsedDevice:
     >>> load_preset("reram_sb", dw_min_std=0.0).dw_min_std
     0.0
     """
-    table = dict(_read(_resolve(name))["device"])
+    table = dict(read_preset_table(resolve_name(name))["device"])
     table.update(overrides)
     return device_from_dict(table)
 
@@ -89,10 +81,10 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _listing() -> str:
+def preset_listing() -> str:
     lines = []
     for name in list_presets():
-        info = _read(name)
+        info = read_preset_table(name)
         dev = dict(info["device"])
         kind = dev.pop("kind")
         params = " ".join(f"{k}={_fmt(v)}" for k, v in dev.items())
@@ -100,210 +92,3 @@ def _listing() -> str:
         lines.append(f"{name:<16}{kind:<15}{params}")
         lines.append(f"{'':<16}{src.get('name', name)}: {src.get('citation', '')}")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------- plot
-def _sweep_lengths(device: PulsedDevice) -> tuple[int, int]:
-    """Pulses of one full up and one full down sweep.
-
-    ``states_ltp``/``states_ltd`` for a model that has them; otherwise at least
-    ``(w_max - w_min)/dw_min`` and as many as the nominal device needs to cover 95 % of its range
-    (soft bounds approach their bound only exponentially), at most 5 times that.
-    """
-    if hasattr(device, "states_ltp"):
-        return int(round(device.states_ltp)), int(round(device.states_ltd))
-    span = device.w_max - device.w_min
-    n_lin = int(math.ceil(span / device.dw_min - 1e-9))
-    args = device._cell_args()
-    out = []
-    for up, start, scale in ((1, device.w_min, 1.0 + device.up_down), (0, device.w_max, 1.0 - device.up_down)):
-        w, n = start, 0
-        while n < 5 * n_lin and abs(w - start) < 0.95 * span:
-            q = scale * device.mean_step(w, up, *args)
-            w = min(max(w + q if up else w - q, device.w_min), device.w_max)
-            n += 1
-        out.append(max(n, n_lin))
-    return out[0], out[1]
-
-
-def _quiet(device: PulsedDevice) -> PulsedDevice:
-    """The nominal device: no cycle-to-cycle noise, no device-to-device variation, no faults."""
-    changes = {f.name: 0.0 for f in dataclasses.fields(device) if f.name.endswith("_dtod")}
-    return dataclasses.replace(device, dw_min_std=0.0, stuck_prob=0.0, **changes)
-
-
-def _trace(device, n_up, n_down, cycles, stride, backend, seed):
-    """Weight after every event of ``stride`` pulses on a one-cell tile starting at ``w_min``."""
-    from ..models.tile import Tile
-    from .updates import Deterministic
-
-    tile = Tile(1, 1, device, update=Deterministic(max_pulses=max(stride, 1)), backend=backend, seed=seed)
-    tile.program(tile.cell_parameters["w_min"])
-    pulses, weights = [0], [float(tile.weights[0, 0])]
-    one = np.ones(1)
-    for _ in range(cycles):
-        for n_total, sign in ((n_up, -1.0), (n_down, 1.0)):
-            done = 0
-            while done < n_total:
-                k = min(stride, n_total - done)
-                tile.update(one, sign * one, lr=k * device.dw_min)  # Delta = -lr d x = -sign k dw_min: k pulses
-                done += k
-                pulses.append(pulses[-1] + k)
-                weights.append(float(tile.weights[0, 0]))
-    return np.asarray(pulses), np.asarray(weights)
-
-
-def plot_preset(name_or_device: str | PulsedDevice, out: str | Path, cycles: int = 3, backend: str = "numpy",
-                seed: int = 0, title: str | None = None) -> Path:
-    """Draw a device's pulse response and write it atomically as a PNG.
-
-    Left: the weight of one cell (with its device-to-device draw and cycle-to-cycle noise from
-    ``seed``) and of the nominal noise-free device against the pulse number, through ``cycles``
-    full up (LTP) and down (LTD) sweeps from ``w_min``; the right axis is the normalised
-    conductance ``G = (w - w_min)/(w_max - w_min)``. Right: the mean step of one pulse against the
-    weight, in units of the nominal step ``dw_min``, with the symmetry point. Pulses are applied one
-    per programming event unless a sweep has more than 300 pulses, then in events of up to
-    ``ceil(sweep / 300)`` pulses (for ``c2c_mode = "neurosim"`` the noise is drawn per event,
-    NeuroSim's rule, with the same variance as per pulse).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    from ..plotting.figures import pyplot
-
-    cycles = check_int("plot_preset", "cycles", cycles, 1, 50)
-    if isinstance(name_or_device, PulsedDevice):
-        device, src, src_physical, label = name_or_device, {}, {}, name_or_device.kind
-    else:
-        key = _resolve(name_or_device)
-        device, label = load_preset(key), key
-        src, src_physical = _read(key).get("source", {}), _read(key).get("physical", {})
-    out = Path(out)
-    n_up, n_down = _sweep_lengths(device)
-    stride = max(1, math.ceil(max(n_up, n_down) / 300))
-    nominal = _quiet(device)
-    p_nom, w_nom = _trace(nominal, n_up, n_down, cycles, stride, backend, seed)
-    if nominal != device:  # otherwise nothing is random: the cell is the nominal device
-        p_noisy, w_noisy = _trace(device, n_up, n_down, cycles, stride, backend, seed)
-    lo, hi = float(device.w_min), float(device.w_max)
-
-    plt = pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2.1, 1]})
-    period = n_up + n_down
-    for c in range(cycles):
-        ax.axvspan(c * period, c * period + n_up, color="tab:red", alpha=0.06, lw=0)
-        ax.axvspan(c * period + n_up, (c + 1) * period, color="tab:blue", alpha=0.06, lw=0)
-    if nominal != device:
-        ax.plot(p_noisy, w_noisy, color="k", lw=0.9, label=f"one cell{_noise_words(device)}, seed {seed}")
-    ax.plot(p_nom, w_nom, color="tab:orange", lw=1.4, ls="--" if nominal != device else "-",
-            label="nominal device, no noise")
-    ax.fill_between([], [], color="tab:red", alpha=0.15, lw=0, label=f"LTP (up): {n_up} pulses")
-    ax.fill_between([], [], color="tab:blue", alpha=0.15, lw=0, label=f"LTD (down): {n_down} pulses")
-    ax.set(xlabel="pulse number", ylabel="weight w (device units)", xlim=(0, p_nom[-1]))
-    pad = 0.04 * (hi - lo)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.axhline(lo, color="0.6", lw=0.6, ls=":")
-    ax.axhline(hi, color="0.6", lw=0.6, ls=":")
-    sec = ax.secondary_yaxis("right", functions=(lambda w: (w - lo) / (hi - lo), lambda g: lo + g * (hi - lo)))
-    sec.set_ylabel("normalised conductance G")
-    phys = _physical_words(src_physical)
-    if phys:
-        ax.set_title(phys, fontsize=8, color="0.3", loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8, frameon=False)
-
-    w = np.linspace(lo, hi, 401)
-    up, down = nominal.step_up(w) / nominal.dw_min, nominal.step_down(w) / nominal.dw_min
-    ax2.plot(w, up, color="tab:red", label="up (LTP)")
-    ax2.plot(w, down, color="tab:blue", ls=(0, (5, 2)), label="down (LTD)")
-    w_s = nominal.symmetry_point()
-    if np.isfinite(w_s):
-        ax2.axvline(w_s, color="0.3", lw=0.8, ls=":", label=f"symmetry point w_s = {w_s:.3g}")
-    ax2.set(xlabel="weight w (device units)", ylabel="mean step of one pulse / dw_min", xlim=(lo, hi))
-    ax2.set_ylim(bottom=0.0, top=1.08 * max(float(np.max(up)), float(np.max(down)), 1e-12))
-    ax2.legend(fontsize=8)
-    ax2.set_title(f"nominal device (no noise), dw_min = {nominal.dw_min:.3g}", fontsize=8, color="0.3", loc="left")
-
-    name = src.get("name", label)
-    head = title or f"{name}  ({device.kind}{_summary(device)})"
-    fig.suptitle(head, fontsize=11)
-    if src.get("citation"):
-        cite = textwrap.wrap("Source: " + src["citation"], 190)
-        fig.text(0.01, 0.005, "\n".join(cite[:2]), fontsize=7, color="0.35", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.045, 1, 1))
-    return _save_png(fig, out, plt)
-
-
-def _noise_words(device: PulsedDevice) -> str:
-    d2d = any(getattr(device, f.name) > 0 for f in dataclasses.fields(device) if f.name.endswith("_dtod"))
-    words = (["its d2d draw"] if d2d else []) + (["c2c noise"] if device.dw_min_std > 0 else [])
-    return (" (" + " + ".join(words) + ")") if words else ""
-
-
-def _physical_words(phys: dict[str, Any]) -> str:
-    """``Gmin - Gmax`` from a preset's reported on-resistance and on/off ratio, if it has them."""
-    if "r_on_ohm" not in phys or "on_off_ratio" not in phys:
-        return ""
-    g_max = 1.0 / float(phys["r_on_ohm"])
-    g_min = g_max / float(phys["on_off_ratio"])
-    scale, unit = min(((1e-9, "nS"), (1e-6, "µS"), (1e-3, "mS")), key=lambda su: abs(math.log10(g_max / su[0]) - 1.5))
-    return (f"G = 0 ... 1 is Gmin = {g_min / scale:.3g} {unit} ... Gmax = {g_max / scale:.3g} {unit} "
-            f"(R_on = {_ohm(float(phys['r_on_ohm']))}, on/off {float(phys['on_off_ratio']):g})")
-
-
-def _ohm(r: float) -> str:
-    for scale, unit in ((1e6, "MΩ"), (1e3, "kΩ")):
-        if r >= scale:
-            return f"{r / scale:.3g} {unit}"
-    return f"{r:.3g} Ω"
-
-
-def _summary(device: PulsedDevice) -> str:
-    parts = []
-    if device.kind == "exp_step":
-        nl = device.nl
-        parts.append(f"NL {nl[0]:g} / {nl[1]:g}")
-    if device.dw_min_std > 0:
-        parts.append(f"c2c {device.dw_min_std:g} ({device.c2c_mode})")
-    return (": " + ", ".join(parts)) if parts else ""
-
-
-def _save_png(fig, out: Path, plt) -> Path:
-    """Write the figure to a temporary file in the target folder, then rename it over ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=130)
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-def add_devices_arguments(parser) -> None:
-    """Arguments of ``memsim devices [list | plot NAME --out FILE.png]``."""
-    sub = parser.add_subparsers(dest="devices_command", metavar="{list,plot}")
-    sub.add_parser("list", help="list the presets (the default)")
-    p = sub.add_parser("plot", help="weight vs pulse number of one preset, and its step vs weight")
-    p.add_argument("name", help="preset name (see 'memsim devices')")
-    p.add_argument("--out", required=True, help="output PNG file")
-    p.add_argument("--cycles", type=int, default=3, help="up/down cycles (default 3)")
-    p.add_argument("--backend", default="numpy", choices=("numpy", "numba"),
-                   help="backend of the one-cell tile (default numpy)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the cell's d2d draw and c2c noise (default 0)")
-
-
-def devices_main(args) -> int:
-    """Entry point of ``memsim devices``."""
-    if getattr(args, "devices_command", None) == "plot":
-        path = plot_preset(args.name, args.out, cycles=args.cycles, backend=args.backend, seed=args.seed)
-        print(f"wrote {path}")
-        return 0
-    print(_listing())
-    print(f"\n{len(list_presets())} presets in memsim/{PRESET_FOLDER}; "
-          "'memsim devices plot NAME --out FILE.png' draws one.")
-    return 0

@@ -7,27 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run_figures", "pyplot"]
+from .style import pyplot, save_figure
 
-
-def pyplot():
-    """``matplotlib.pyplot`` with a non-interactive backend unless one was chosen already."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in __import__("sys").modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    tmp.replace(path)
-    pyplot().close(fig)
-    return path
+__all__ = ["run_figures", "network_figures", "ridge_curve"]
 
 
 def ridge_curve(X, y, X_test, y_test, lambdas):
@@ -38,7 +20,7 @@ def ridge_curve(X, y, X_test, y_test, lambdas):
 
 
 def run_figures(summary: dict[str, Any], arrays: dict[str, Any], out: Path) -> list[Path]:
-    """The figures of one run: learning curves, weights vs predictions, hardware on the ridge curve."""
+    """The figures of a linear-regression run: learning curves, weights vs predictions, hardware on the ridge curve."""
     from ..compare.ridge import ridge
 
     plt = pyplot()
@@ -55,7 +37,7 @@ def run_figures(summary: dict[str, Any], arrays: dict[str, Any], out: Path) -> l
     ax.axhline(summary["ols_test_loss"], color="k", ls=":", lw=1, label="OLS test")
     ax.set(xlabel="epoch", ylabel="loss (1/2 MSE)", yscale="log", title="in-place training")
     ax.legend()
-    paths.append(_save(fig, out / "curves.png"))
+    paths.append(save_figure(fig, out / "curves.png"))
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     m = np.asarray(summary["weights_mean"])[keep]
@@ -68,7 +50,7 @@ def run_figures(summary: dict[str, Any], arrays: dict[str, Any], out: Path) -> l
     ax.plot([-lim, lim], [-lim, lim], "k:", lw=1)
     ax.set(xlabel="digital weight", ylabel="hardware weight (time average)", title="weights")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "weights.png"))
+    paths.append(save_figure(fig, out / "weights.png"))
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     lams = np.logspace(-4, 1, 80)
@@ -79,5 +61,38 @@ def run_figures(summary: dict[str, Any], arrays: dict[str, Any], out: Path) -> l
             ax.axvline(summary[key], color=style, ls=":", label=key)
     ax.set(xscale="log", xlabel="λ", ylabel="test loss", title="hardware vs ridge")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "ridge.png"))
+    paths.append(save_figure(fig, out / "ridge.png"))
+    return paths
+
+
+def network_figures(summary: dict[str, Any], arrays: dict[str, Any], out: str | Path) -> list[Path]:
+    """Learning curves (loss, accuracy; analog vs digital) and per-layer histograms of the plug-in lambda_i."""
+    plt = pyplot()
+    out = Path(out)
+    c = summary["curves"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(c["epoch"], c["train_loss"], label="train")
+    a1.plot(c["epoch"], c["test_loss"], label="test")
+    a1.plot(c["epoch"], c["test_loss_digital"], "k:", label="digital test (no decay)")
+    a1.set(xlabel="epoch", ylabel=f"loss ({summary['loss']})", yscale="log", title="in-place training")
+    a1.legend(fontsize=8)
+    if any(np.isfinite(c["test_accuracy"])):
+        a2.plot(c["epoch"], c["train_accuracy"], label="train")
+        a2.plot(c["epoch"], c["test_accuracy"], label="test")
+        a2.plot(c["epoch"], c["test_accuracy_digital"], "k:", label="digital test")
+        a2.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+        a2.legend(fontsize=8)
+    paths = [save_figure(fig, out / "curves.png")]
+    lam = arrays.get("lambda_plugin") or []
+    bias = bool(summary["provenance"]["config"]["model"]["bias"])
+    if lam and all(np.all(np.isfinite(L)) for L in lam):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for k, L in enumerate(lam):
+            v = (np.asarray(L)[:, :-1] if bias else np.asarray(L)).ravel()
+            v = v[v > 0]
+            if v.size:
+                ax.hist(np.log10(v), bins=40, alpha=0.6, label=f"layer {k}")
+        ax.set(xlabel="log10 lambda_i (plug-in)", ylabel="weights", title="per-weight penalty by layer")
+        ax.legend(fontsize=8)
+        paths.append(save_figure(fig, out / "lambda.png"))
     return paths

@@ -291,7 +291,7 @@ def attribution_table(result: dict[str, Any]) -> str:
 
 def attribution_figure(result: dict[str, Any], path: str | Path) -> Path:
     """Bar chart: relative change of ``lambda_fit`` and of the test loss when each source is off."""
-    from ..plotting.figures import _save, pyplot
+    from ..plotting.style import pyplot, save_figure
 
     plt = pyplot()
     base = result["baseline"]
@@ -330,7 +330,7 @@ def attribution_figure(result: dict[str, Any], path: str | Path) -> Path:
     axes[0].set_yticks(ypos, names)
     fig.suptitle(f"Attribution (baseline: {ll} = {_fmt(base.get(lk, math.nan))}, "
                  f"test loss = {_fmt(base['test_loss_mean_weights'])})", fontsize=10)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def add_attribute_arguments(p) -> None:
@@ -344,7 +344,7 @@ def add_attribute_arguments(p) -> None:
 
 def attribute_main(args) -> int:
     """``memsim attribute CONFIG.toml --out DIR``: run, then write attribution.md/.json/.png."""
-    from .run import write_json_atomic
+    from .io import write_json_atomic
 
     raw = load_toml(args.config)
     resolve_config(raw)  # validate before any work or any file

@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..models.tile import Tile
 from ..physics.devices import ConstantStep, SoftBounds
 from ..errors import BackendUnavailableError
@@ -144,12 +144,11 @@ def train_benchmark(*, smoke: bool = False, backends: Sequence[str] = ("numba",)
     The example: linear regression, 100 x 20 plus a bias column (a 1 x 21 tile), soft bounds
     (``dw_min`` 0.001, ``dw_min_std`` 0.3), stochastic rounding, ``lr`` 0.005, 300 epochs of per-sample
     updates (30,000 updates; smoke: 10 epochs) with the statistics recording on from half-way, as
-    :func:`memsim.models.train.train_linear` runs it (fused kernel, per-epoch learning curves).
+    :func:`memsim.models.train.train` runs it (fused kernel, per-epoch learning curves).
     ``updates_per_s`` = per-sample updates / wall seconds of the whole training call.
     """
     from ..tasks import LinearRegressionTask
-    from ..models.linear import AnalogLinear
-    from ..models.train import TrainConfig, train_linear
+    from ..models import AnalogMLP, TrainConfig, train
 
     data = LinearRegressionTask(n_train=100, n_test=2000, n_features=20, noise_std=1.0).load(1)
     device = SoftBounds(dw_min=0.001, dw_min_std=0.3, w_max=1.0)
@@ -159,11 +158,11 @@ def train_benchmark(*, smoke: bool = False, backends: Sequence[str] = ("numba",)
         if backend == "numpy" and not smoke:
             continue  # the reference is far too slow for 30,000 updates; it is checked in the tests
         def fit(epochs):
-            model = AnalogLinear(20, 1, device=device, bias=True, backend=backend, seed=1)
+            model = AnalogMLP([20, 1], device=device, bias=True, backend=backend, seed=1)
             cfg = TrainConfig(**{**config.to_dict(), "epochs": epochs, "lr_step_epochs": ()})
             t0 = time.perf_counter()
-            result = train_linear(model, data, cfg, seed=1, progress=False)
-            return time.perf_counter() - t0, model.tile.step, result
+            result = train(model, data, cfg, seed=1, loss="mse", progress=False)
+            return time.perf_counter() - t0, model.step, result
         first_s, first_updates, _ = fit(1)  # compiles (or loads the on-disk cache)
         seconds, updates, result = fit(config.epochs)
         per_update = seconds / updates
@@ -171,7 +170,7 @@ def train_benchmark(*, smoke: bool = False, backends: Sequence[str] = ("numba",)
             "kind": "training", "backend": backend, "device": device.kind, "rows": 1, "cols": 21,
             "updates": updates, "updates_per_s": updates / seconds, "first_call_s": first_s,
             "compile_s": max(first_s - first_updates * per_update, 0.0),
-            "recording": result.statistics["events"] > 0,
+            "recording": result.statistics[0]["events"] > 0, "path": result.path,
         })
     return records
 

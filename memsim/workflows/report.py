@@ -92,7 +92,7 @@ def _file_name(dim: str) -> str:
 
 
 def _lambda_figure(ds, out: Path, plt) -> Path | None:
-    from ..plotting.figures import _save
+    from ..plotting.style import save_figure
 
     if "lambda_fit" not in ds or "lambda_pred" not in ds:
         return None
@@ -112,7 +112,7 @@ def _lambda_figure(ds, out: Path, plt) -> Path | None:
     ax.set(xlabel="λ_pred (device physics)", ylabel="λ_fit (fitted to the trained weights)",
            title="fitted vs predicted penalty (mean ± std over seeds)")
     ax.legend(fontsize=6)
-    return _save(fig, out / "lambda_fit_vs_lambda_pred.png")
+    return save_figure(fig, out / "lambda_fit_vs_lambda_pred.png")
 
 
 def _numeric(values: np.ndarray) -> bool:
@@ -120,7 +120,7 @@ def _numeric(values: np.ndarray) -> bool:
 
 
 def _dim_figure(ds, dim: str, out: Path, plt) -> Path:
-    from ..plotting.figures import _save
+    from ..plotting.style import save_figure
 
     keys = dim_keys(ds, dim)
     xkey = keys[0]
@@ -147,11 +147,11 @@ def _dim_figure(ds, dim: str, out: Path, plt) -> Path:
            title=f"test loss vs {dim}" + (f" (first {len(combos[:10])} of {len(combos)} curves)"
                                           if len(combos) > 10 else ""))
     ax.legend(fontsize=6)
-    return _save(fig, out / f"test_loss_vs_{_file_name(dim)}.png")
+    return save_figure(fig, out / f"test_loss_vs_{_file_name(dim)}.png")
 
 
 def _ridge_figure(ds, out: Path, plt) -> Path | None:
-    from ..plotting.figures import _save
+    from ..plotting.style import save_figure
 
     if HW not in ds or RIDGE not in ds:
         return None
@@ -169,7 +169,7 @@ def _ridge_figure(ds, out: Path, plt) -> Path | None:
     ax.set(xlabel="digital ridge test loss at λ_fit", ylabel="hardware test loss (time-averaged weights)",
            title="hardware vs ridge (mean ± std over seeds)")
     ax.legend(fontsize=6)
-    return _save(fig, out / "hardware_vs_ridge.png")
+    return save_figure(fig, out / "hardware_vs_ridge.png")
 
 
 def write_report(ds, out: str | Path) -> list[Path]:
@@ -187,7 +187,7 @@ def write_report(ds, out: str | Path) -> list[Path]:
     list of Path
         The files written.
     """
-    from ..plotting.figures import pyplot
+    from ..plotting.style import pyplot
 
     plt = pyplot()
     out = Path(out)

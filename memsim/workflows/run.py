@@ -1,176 +1,171 @@
-"""One run of a linear model: train in place, train the digital baselines, analyse, write summary.json.
+"""One run, for every model: build the network, train it in place, compare it, write ``summary.json``.
 
-``run(config, out_dir)`` is what ``memsim run CONFIG.toml --out DIR`` calls, and what sweeps call
-for each grid point.
+``run(config, out_dir)`` is what ``memsim run CONFIG.toml --out DIR`` calls, and what sweeps,
+studies and attribution call for each configuration. Every model kind goes the same way:
+
+1. the task's data and a network on tiles (:class:`~memsim.models.mlp.AnalogMLP`; ``model.kind =
+   'linear'`` is one layer), trained by the one trainer (:func:`memsim.models.train.train`);
+2. the family's analysis: the linear theory (:func:`memsim.analysis.penalty.summarize`, the jitter and
+   per-cell predictions of :mod:`memsim.analysis.cells`, a digital SGD with the predicted weight
+   decay) for a one-layer ``mse`` model on a regression task, the per-weight network comparison
+   (:func:`memsim.analysis.network.compare_network`) otherwise;
+3. one summary skeleton: the analysis, then ``curves``, pulse counts, ``updates``,
+   ``train_updates_per_s``, ``training_path`` and ``provenance``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..analysis.penalty import summarize
-from ..compare.ridge import loss, sgd_weight_decay
-from .config import RunConfig
+from ..analysis.cells import summary_predictions
+from ..analysis.network import compare_network
+from ..analysis.penalty import summarize, symmetry
+from ..compare.digital import train_digital
+from ..compare.ridge import loss as mean_loss
+from ..models.mlp import AnalogMLP
+from ..models.train import TrainResult, targets, train
+from ..network_math import augment, get_loss, is_classification_task
 from ..physics.devices.shifted import ZeroShifted
-from ..models.linear import AnalogLinear
-from ..models.train import train_linear
+from .config import RunConfig
+from .io import provenance, save_npz_atomic, write_json_atomic
 
-__all__ = ["run", "run_summary", "write_json_atomic", "to_jsonable"]
-
-
-def to_jsonable(value: Any) -> Any:
-    """NumPy arrays/scalars -> lists/floats; non-finite floats -> ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    return value
+__all__ = ["run", "run_summary", "build_model", "linear_theory_applies", "summary_lines"]
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(to_jsonable(data), fh, indent=1, allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def linear_theory_applies(config: Any) -> bool:
+    """Whether the linear theory's analysis applies: one layer, the ``mse`` loss, a regression task."""
+    return not config.model.hidden and config.model.loss == "mse" and not is_classification_task(config.task)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def build_model(config: RunConfig, data: Any) -> AnalogMLP:
+    """The network of a run config for ``data``: ``[d, *hidden, outputs of the loss]`` on tiles."""
+    mc = config.model
+    y, _, n_classes = targets(data)
+    sizes = [np.shape(data.X_train)[1], *mc.hidden, get_loss(mc.loss).n_outputs(n_classes, y)]
+    return AnalogMLP(sizes, mc.activation, device=config.device, update=config.update, periphery=config.periphery,
+                     bias=mc.bias, max_tile_size=mc.max_tile_size, backend=config.backend, dtype=config.dtype,
+                     seed=config.seed, zero_shift=mc.zero_shift)
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(config: RunConfig, backend_name: str, t0: float) -> dict[str, Any]:
-    """Where a result came from: memsim version, backend, dtype, seed, the full resolved config,
-    git commit (if any), Python, platform and the wall time since ``t0`` (``time.perf_counter``)."""
-    return {
-        "memsim_version": __version__,
-        "backend": backend_name,
-        "dtype": config.dtype,
-        "seed": config.seed,
-        "config": config.to_dict(),
-        "git_commit": _git_commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "wall_time_s": time.perf_counter() - t0,
+def _linear_analysis(config: RunConfig, data: Any, model: AnalogMLP,
+                     result: TrainResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The linear theory for a one-layer MSE regression (one output): lambda fit, predictions, digital SGD."""
+    bias, tr = config.model.bias, config.train
+    stats = result.statistics[0]
+    X, Xt = augment(data.X_train, bias), augment(data.X_test, bias)
+    y, yt = data.y_train[:, 0], data.y_test[:, 0]
+    seen = ZeroShifted(config.device) if config.model.zero_shift else config.device  # effective-weight view
+    metrics = summarize(X, y, Xt, yt, result.weights_final[0][0], result.weights_mean[0][0], seen,
+                        mean_abs_grad=stats["mean_abs_grad"][0], mean_abs_grad_w=stats["mean_abs_grad_w"][0],
+                        batch_size=tr.batch_size, accumulate=tr.accumulate, bias=bias, lr=tr.lr,
+                        rule=config.update)
+    # O(eta) jitter-corrected and per-cell (device-to-device) predictions (memsim.analysis.cells).
+    extra = summary_predictions(X, y, result.weights_mean[0][0], config.device,
+                                {k: v[0] for k, v in model.layers[0].cell_parameters.items()},
+                                lr=float(result.lrs[-1]), rule=config.update, batch_size=tr.batch_size,
+                                accumulate=tr.accumulate, bias=bias, zero_shift=config.model.zero_shift)
+    metrics["regime_warnings"] = metrics["regime_warnings"] + extra.pop("regime_warnings_extra")
+    metrics.update(extra)
+    # The one digital SGD with the explicit penalty the theory predicts: the analog run's algorithm
+    # (data order, initial weights, per-epoch rates, batch-start gradients, programming scheme, window).
+    lam = metrics["lambda_pred"] if math.isfinite(metrics["lambda_pred"]) else 0.0
+    w_s = symmetry(seen)[0]
+    digital = train_digital(result.initial_weights, data.X_train, data.y_train, loss="mse", bias=bias,
+                            lrs=result.lrs, permutations=result.orders, batch_size=tr.batch_size,
+                            accumulate=tr.accumulate, average_from=tr.average_from, weight_decay=lam,
+                            w_s=w_s if math.isfinite(w_s) else 0.0)
+    keep = slice(0, X.shape[1] - 1) if bias else slice(None)
+    digital_row = digital["weights_mean"][0][0]
+    summary = {
+        **metrics,
+        "weights_final": result.weights_final[0][0],
+        "weights_mean": result.weights_mean[0][0],
+        "weights_var": result.weights_var[0] if result.weights_var is not None else None,
+        "digital_sgd_weight_decay": lam,
+        "digital_sgd_weights_mean": digital_row[keep],
+        "digital_sgd_test_loss": mean_loss(Xt, yt, digital_row),
+        "curves": result.curves,
     }
+    return summary, {"data": data, "X": X, "Xt": Xt, "keep": keep}
 
 
 def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one configuration and return ``(summary, arrays for figures)`` without writing anything.
-
-    A linear regression runs here; every other model (an MLP, or a softmax/logistic/MSE classifier)
-    runs through :func:`memsim.analysis.network.run_network_summary`.
-    """
-    from ..analysis.network import is_linear_regression, run_network_summary
-
-    if not is_linear_regression(config):
-        return run_network_summary(config, progress)
+    """Run one configuration and return ``(summary, arrays for figures)`` without writing anything."""
     t0 = time.perf_counter()
     data = config.task.load(config.seed)
-    model = AnalogLinear(data.n_features, data.y_train.shape[1], device=config.device, update=config.update,
-                         bias=config.model.bias, periphery=config.periphery, backend=config.backend,
-                         dtype=config.dtype, seed=config.seed, zero_shift=config.model.zero_shift)
-    result = train_linear(model, data, config.train, config.seed, progress=progress)
+    model = build_model(config, data)
+    result = train(model, data, config.train, config.seed, loss=config.model.loss, progress=progress)
+    if linear_theory_applies(config) and model.layer_sizes[-1] == 1:
+        summary, arrays = _linear_analysis(config, data, model, result)
+    else:
+        summary, arrays = compare_network(config, data, result, [layer.n_tiles for layer in model.layers])
     stats = result.statistics
-    X, Xt = model.augment(data.X_train), model.augment(data.X_test)
-    y, yt = data.y_train[:, 0], data.y_test[:, 0]
-    tr = config.train
-    seen = ZeroShifted(config.device) if config.model.zero_shift else config.device  # effective-weight view
-    metrics = summarize(X, y, Xt, yt, result.weights_final[0], result.weights_mean[0], seen,
-                        mean_abs_grad=stats["mean_abs_grad"][0], mean_abs_grad_w=stats["mean_abs_grad_w"][0],
-                        batch_size=tr.batch_size, accumulate=tr.accumulate, bias=config.model.bias, lr=tr.lr,
-                        rule=config.update)
-    # --- O(eta) jitter-corrected and per-cell (device-to-device) predictions: memsim.analysis.cells ---
-    from ..analysis.cells import summary_predictions
-    from ..models.train import learning_rates
-
-    extra = summary_predictions(X, y, result.weights_mean[0], config.device,
-                                {k: v[0] for k, v in model.tile.cell_parameters.items()},
-                                lr=float(learning_rates(tr)[-1]), rule=config.update, batch_size=tr.batch_size,
-                                accumulate=tr.accumulate, bias=config.model.bias,
-                                zero_shift=bool(getattr(model.tile, "zero_shift", False)))
-    metrics["regime_warnings"] = metrics["regime_warnings"] + extra.pop("regime_warnings_extra")
-    metrics.update(extra)
-    # --- end of the jitter/per-cell block ---
-    # Digital SGD with the explicit penalty the theory predicts, same data order and initial weights.
-    lam = metrics["lambda_pred"] if math.isfinite(metrics["lambda_pred"]) else 0.0
-    keep = slice(0, X.shape[1] - 1) if config.model.bias else slice(None)
-    digital = sgd_weight_decay(X[:, keep], y, w0=result.initial_weights[0][keep], lr=tr.lr, epochs=tr.epochs,
-                               weight_decay=lam, permutations=result.orders, average_from=tr.average_from,
-                               batch_size=tr.batch_size, accumulate=tr.accumulate)
-    weights_mean = result.weights_mean[0]
-    summary = {
-        **{k: v for k, v in metrics.items()},
-        "weights_final": result.weights_final[0],
-        "weights_mean": weights_mean,
-        "weights_var": result.weights_var,
-        "digital_sgd_weight_decay": lam,
-        "digital_sgd_weights_mean": digital["weights_mean"],
-        "digital_sgd_test_loss": loss(Xt[:, keep], yt, digital["weights_mean"]),
-        "curves": result.curves,
-        "pulses_up": int(stats["pulses_up"].sum()),
-        "pulses_down": int(stats["pulses_down"].sum()),
-        "updates": int(model.tile.step),
-        "train_updates_per_s": model.tile.step / result.wall_s if result.wall_s > 0 else None,
-        "provenance": provenance(config, model.tile.backend.name, t0),
-    }
-    arrays = {"data": data, "X": X, "Xt": Xt, "keep": keep}
+    summary.update({
+        "pulses_up": sum(int(np.sum(s["pulses_up"])) for s in stats),
+        "pulses_down": sum(int(np.sum(s["pulses_down"])) for s in stats),
+        "updates": int(model.step),
+        "train_updates_per_s": model.step / result.wall_s if result.wall_s > 0 else None,
+        "training_path": result.path,
+        "provenance": provenance(config, model.backend.name, t0),
+    })
     return summary, arrays
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """A few lines for the console (``memsim run``): the penalty, or accuracies and the per-weight comparison."""
+    def f(key: str) -> str:
+        v = summary.get(key)
+        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
+
+    if "layer_sizes" not in summary:  # the linear theory
+        lines = [f"lambda_fit = {f('lambda_fit')}   lambda_pred = {f('lambda_pred')}   "
+                 f"lambda_plugin = {f('lambda_plugin')}",
+                 f"ridge_path_distance = {f('ridge_path_distance')}   "
+                 f"tikhonov_pred_distance = {f('tikhonov_pred_distance')}"]
+        return lines + [f"warning: {w}" for w in summary["regime_warnings"]]
+    lines = [f"network {summary['layer_sizes']} ({summary['loss']}): test loss {f('test_loss_final')} final, "
+             f"{f('test_loss_mean_weights')} time-averaged; digital {f('digital_test_loss')}, "
+             f"per-weight decay {f('digital_per_weight_test_loss')}"]
+    if summary.get("test_accuracy_final") is not None and math.isfinite(summary["test_accuracy_final"]):
+        lines.append(f"test accuracy {f('test_accuracy_final')} final, {f('test_accuracy_mean_weights')} "
+                     "time-averaged; "
+                     f"digital {f('digital_test_accuracy')}, per-weight decay {f('digital_per_weight_test_accuracy')}")
+    lines += [f"lambda_plugin_mean = {f('lambda_plugin_mean')}   "
+              f"global_weight_decay_fit = {f('global_weight_decay_fit')}",
+              f"per_weight_relative_distance = {f('per_weight_relative_distance')} (weights), "
+              f"{f('per_weight_relative_output_distance')} (outputs); global: {f('global_relative_distance')}, "
+              f"{f('global_relative_output_distance')}"]
+    return lines + [f"warning: {w}" for w in summary["regime_warnings"]]
+
+
+def _write_network_arrays(arrays: dict[str, Any], out: Path) -> None:
+    """``weights.npz``: per layer ``<name>_<layer>`` arrays of a network run (atomically)."""
+    blobs = {}
+    for name in ("weights_final", "weights_mean", "initial_weights", "lambda_plugin", "mean_abs_grad",
+                 "mean_abs_grad_w", "digital_weights_mean", "digital_per_weight_weights_mean"):
+        for k, a in enumerate(arrays.get(name) or []):
+            blobs[f"{name}_{k}"] = np.asarray(a)
+    save_npz_atomic(out / "weights.npz", blobs)
 
 
 def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | None = None,
         figures: bool = True) -> dict[str, Any]:
     """Run one configuration; with ``out_dir``, write ``summary.json`` (atomically) and figures there."""
     summary, arrays = run_summary(config, progress)
-    if out_dir is not None and "layer_sizes" in summary:  # a network run (memsim.analysis.network)
-        from ..analysis.network import write_network_outputs
-
-        write_network_outputs(summary, arrays, out_dir, figures=figures)
-        write_json_atomic(Path(out_dir) / "summary.json", summary)
-    elif out_dir is not None:
+    if out_dir is not None:
         out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        network = "layer_sizes" in summary
+        if network:
+            _write_network_arrays(arrays, out)
         if figures:
-            from ..plotting.figures import run_figures
+            from ..plotting.figures import network_figures, run_figures
 
-            run_figures(summary, arrays, out)
+            (network_figures if network else run_figures)(summary, arrays, out)
         write_json_atomic(out / "summary.json", summary)
     return summary

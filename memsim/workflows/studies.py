@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .config import resolve_config
-from .run import run_summary, write_json_atomic
+from .io import write_json_atomic
+from .run import run_summary
 
 __all__ = ["BASE_CONFIG", "demo_configs", "run_demo", "demo_figures", "demo_table", "demo_main"]
 
@@ -103,7 +104,8 @@ def demo_table(records: list[dict[str, Any]]) -> str:
 
 def demo_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
     """The demo's figures: hardware on the ridge curve, lambda_fit vs lambda_pred, the noise study."""
-    from ..plotting.figures import _save, pyplot, ridge_curve
+    from ..plotting.figures import ridge_curve
+    from ..plotting.style import pyplot, save_figure
 
     plt = pyplot()
     arrays = records[0]["_arrays"]
@@ -137,7 +139,7 @@ def demo_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
     ax.set(xscale="log", xlabel="λ  (hardware runs placed at λ_fit; open circles at λ_pred)",
            ylabel="test loss (1/2 MSE)", title="In-place training sits on the ridge curve")
     ax.legend(fontsize=7, loc="upper left")
-    paths.append(_save(fig, out / "hardware_vs_ridge.png"))
+    paths.append(save_figure(fig, out / "hardware_vs_ridge.png"))
 
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     fit = np.array([r["lambda_fit"] for r in rng_rec + noise_rec])
@@ -149,7 +151,7 @@ def demo_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
     ax.set(xscale="log", yscale="log", xlabel="λ_pred (device physics + data)", ylabel="λ_fit (trained weights)",
            title="Predicted vs fitted penalty")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "lambda_fit_vs_pred.png"))
+    paths.append(save_figure(fig, out / "lambda_fit_vs_pred.png"))
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     s = [r["dw_min_std"] for r in noise_rec]
@@ -163,7 +165,7 @@ def demo_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right")
-    paths.append(_save(fig, out / "noise.png"))
+    paths.append(save_figure(fig, out / "noise.png"))
     return paths
 
 

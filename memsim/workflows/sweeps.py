@@ -123,7 +123,7 @@ class Sweep:
 
     def manifest(self) -> dict[str, Any]:
         """Content of ``sweep.json``: enough for :func:`memsim.workflows.results.collect` to label every point."""
-        from .. import __version__
+        from ..version import __version__
 
         return {"format": FORMAT, "signature": self.signature(), "memsim_version": __version__,
                 "config": self.raw, "dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
@@ -390,7 +390,8 @@ def run_point(config: dict[str, Any], threads: int | None = None) -> dict[str, A
         ``{"status": "done", "summary": ...}`` (JSON-ready), or ``{"status": "failed", "error": ...,
         "traceback": ...}`` when the run raised or produced non-finite weights or losses.
     """
-    from .run import run_summary, to_jsonable
+    from .io import to_jsonable
+    from .run import run_summary
 
     t0 = time.perf_counter()
     try:
@@ -413,7 +414,7 @@ def point_path(out_dir: str | Path, digest: str, failed: bool = False) -> Path:
 
 
 def _store(out_dir: Path, point: Point, record: dict[str, Any]) -> None:
-    from .run import write_json_atomic
+    from .io import write_json_atomic
 
     failed = record["status"] != "done"
     full = {"format": FORMAT, "hash": point.hash, "coords": point.overrides, "seed_index": point.seed_index,
@@ -443,7 +444,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any], limit: int = 6) -> st
 
 def _pin(sweep: Sweep, out: Path) -> None:
     """Store the sweep in ``out/sweep.json``, or refuse when the folder holds a different sweep."""
-    from .run import write_json_atomic
+    from .io import write_json_atomic
 
     path = out / SWEEP_JSON
     if path.exists():

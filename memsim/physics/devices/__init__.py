@@ -1,6 +1,6 @@
 """Device models: frozen parameter dataclasses with their pulse physics written once.
 
-See ``memsim/devices/README.md`` for how to add a model.
+See ``memsim/physics/devices/README.md`` for how to add a model.
 """
 
 from .base import C2C_MODES, PulsedDevice
