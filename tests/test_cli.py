@@ -100,6 +100,10 @@ def test_run_with_zero_shift(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["provenance"]["config"]["model"]["zero_shift"] is True
     assert summary["lambda_pred"] > 0
-    bad = tmp_path / "bad.toml"
-    bad.write_text(SMALL + "[model]\nkind = 'mlp'\nhidden = [4]\nzero_shift = true\n")
-    assert main(["run", str(bad), "--out", str(tmp_path / "o2")]) == 2
+    mlp = tmp_path / "mlp.toml"  # zero-shifting works for every layer of a network too
+    mlp.write_text(SMALL.replace("dw_min_std = 0.3", "dw_min_std = 0.3\nup_down = 0.3")
+                   + "[model]\nkind = 'mlp'\nhidden = [4]\nzero_shift = true\n")
+    assert main(["run", str(mlp), "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
+    assert summary["provenance"]["config"]["model"]["zero_shift"] is True and summary["layer_sizes"][1] == 4
+    assert summary["lambda_plugin_mean"] > 0

@@ -40,6 +40,7 @@ import numpy as np
 from ..compare.digital import (fit_weight_decay, flat_weights, logistic_regression, softmax_regression,
                                train_digital)
 from ..network_math import evaluate, get_loss, loss_and_gradients, mlp_forward
+from ..physics.devices.shifted import ZeroShifted
 from .penalty import constant_drift, few_states_warning, large_step_warning, near_bound_warning, symmetry
 
 __all__ = ["compare_network", "GLOBAL_FIT_EVALS"]
@@ -76,9 +77,10 @@ def _layer_summary(k: int, stats: dict[str, Any], lam: np.ndarray, grad: np.ndar
     }
 
 
-def _warnings(config: Any, stats: list[dict[str, Any]], n_train: int, n_params: int, bias: bool) -> list[str]:
+def _warnings(config: Any, dev: Any, stats: list[dict[str, Any]], n_train: int, n_params: int,
+              bias: bool) -> list[str]:
     """The ``large_step``, ``few_states``, ``near_bound`` and ``interpolation`` warnings, per layer."""
-    dev, tr = config.device, config.train
+    tr = config.train
     half = (float(dev.w_max) - float(dev.w_min)) / 2.0
     out = []
     for k, s in enumerate(stats):
@@ -172,7 +174,8 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
     m = result.weights_mean
     m_flat = flat_weights(m, bias)
     per_event = tr.batch_size if tr.accumulate else 1
-    w_s, slope = (math.nan, math.nan) if constant_drift(config.device) else symmetry(config.device)
+    device = ZeroShifted(config.device) if mc.zero_shift else config.device  # effective-weight view
+    w_s, slope = (math.nan, math.nan) if constant_drift(device) else symmetry(device)
     if not math.isfinite(slope) or slope < 0 or not math.isfinite(w_s):
         warnings.append(f"no_symmetry_point: the device has no restoring symmetry point (F'(w_s) = {slope:.3g}): "
                         "no per-weight Tikhonov form, the per-weight comparison is skipped")
@@ -194,7 +197,7 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
 
     # A single global weight decay, fitted to m, for contrast (towards w_s; bias unpenalised).
     lam_nb = np.concatenate([_nonbias(L, bias).ravel() for L in lam])
-    half = (float(config.device.w_max) - float(config.device.w_min)) / 2.0
+    half = (float(device.w_max) - float(device.w_min)) / 2.0
     g_all = np.concatenate([_nonbias(s["mean_abs_grad"], bias).ravel() for s in stats]) / per_event
     if np.all(np.isfinite(lam_nb)) and np.mean(lam_nb) > 0:
         scale = float(np.mean(lam_nb))
@@ -235,7 +238,7 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
     for k, (s, L, G, W) in enumerate(zip(stats, lam, grads, m)):
         per_layer[f"layer{k}"] = _layer_summary(k, s, L, G, L * (W - w_s), bias, n_tiles[k])
     n_params = int(m_flat.size)
-    warnings += _warnings(config, stats, X.shape[0], n_params, bias)
+    warnings += _warnings(config, device, stats, X.shape[0], n_params, bias)
 
     # Function space: RMS distance of the test-set outputs (logits) of the time-averaged networks.
     out_m = mlp_forward(m, Xt, act, bias)[0]

@@ -1,7 +1,10 @@
 """The NumPy reference backend: slow, obvious, vectorised over cells; every kernel is tested against it.
 
-It shares nothing with the compiled kernels but the device's ``mean_step`` formula (the physics)
-and :mod:`memsim.rng` (the random-number specification).
+It shares nothing with the compiled kernels but the physics -- the device's formulas (``mean_step``,
+``step_spread``) and the generic pulse law of :mod:`memsim.physics.pulse_law` (pulse counts, one
+pulse, event noise, stuck cells), run here element by element with ``numpy.vectorize`` -- and
+:mod:`memsim.rng` (the random-number specification). What this module adds is which random numbers
+each cell draws, and the loops.
 """
 
 from __future__ import annotations
@@ -11,9 +14,25 @@ import math
 import numpy as np
 
 from .. import rng
+from ..physics import pulse_law as law
 from .base import Backend
 
 __all__ = ["NumpyBackend"]
+
+
+def _vectorized(func, otype=np.float64):
+    """A pulse-law function applied element by element (exactly the scalar float64 arithmetic)."""
+    return np.vectorize(func, otypes=[otype])
+
+
+_magnitude = _vectorized(law.pulse_magnitude)
+_direction = _vectorized(law.pulse_direction, np.bool_)
+_count_stochastic = _vectorized(law.pulse_count_stochastic)
+_count_deterministic = _vectorized(law.pulse_count_deterministic)
+_moves = _vectorized(law.cell_moves, np.bool_)
+_up_down_factor = _vectorized(law.up_down_factor)
+_one_pulse = _vectorized(law.one_pulse)
+_event_noise = _vectorized(law.event_noise)
 
 
 class NumpyBackend(Backend):
@@ -41,17 +60,15 @@ class NumpyBackend(Backend):
     def _pulse_counts(rule, device, grad, lr, step, seed):
         """Pulse counts and directions of the requests ``-lr * grad`` (:mod:`memsim.physics.updates`)."""
         cells = np.arange(grad.size).reshape(grad.shape)
-        delta = -lr * grad
-        a = np.abs(delta) / device.dw_min
+        a = _magnitude(grad, lr, device.dw_min)
         if rule.kind == "stochastic_rounding":
-            base = np.floor(a)
-            u = rng.uniforms(seed, step, rng.STREAM_ROUNDING, cells, 0)
-            n = base.astype(np.int64) + ((a - base > 0.0) & (u < a - base))
+            u = rng.uniforms(seed, step, rng.STREAM_ROUNDING, cells, 0)  # drawn for every cell: used where a has a fraction
+            n = _count_stochastic(a, u)
         elif rule.kind == "deterministic":
-            n = np.floor(a + 0.5).astype(np.int64)
+            n = _count_deterministic(a)
         else:
             raise ValueError(f"the {rule.kind!r} rule cannot program a dense (accumulated) gradient")
-        return np.minimum(n, rule.max_pulses), delta > 0.0
+        return np.minimum(n.astype(np.int64), rule.max_pulses), _direction(grad, lr)
 
     @staticmethod
     def _coincidences(rule, device, x, d, grad, lr, step, seed):
@@ -88,31 +105,26 @@ class NumpyBackend(Backend):
         formula_args = [params[name] for name in device.cell_parameters]
         formula = np.vectorize(device.mean_step, otypes=[np.float64])
         spread = np.vectorize(device.step_spread, otypes=[np.float64]) if device.has_step_spread else None
-        scale = np.where(up, 1.0 + beta, 1.0 - beta)
+        scale = _up_down_factor(up, beta)
         sigma, mode = device.dw_min_std, device.c2c_mode
+        multiplicative = sigma > 0.0 and mode == "multiplicative"
+        additive = sigma > 0.0 and mode == "additive"
 
-        moving = np.where(params["stuck"] != 0.0, 0, n)  # stuck cells get pulses but do not move
+        moving = np.where(_moves(params["stuck"]), n, 0)  # stuck cells get pulses but do not move
         for p in range(int(moving.max(initial=0))):
             idx = np.nonzero(moving > p)
             u_, wv = up[idx], w[idx]
             args = [arg[idx] for arg in formula_args]
             q = formula(wv, u_, *args) * scale[idx]
-            if sigma > 0.0 and mode in ("multiplicative", "additive"):
+            z = s = 0.0  # read only by the noisy modes
+            if multiplicative or additive:  # normal number p of the cell's c2c stream
                 z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], p)
                 s = sigma * spread(wv, u_, *args) if spread is not None else sigma  # sigma * 1.0 == sigma
-            if sigma > 0.0 and mode == "multiplicative":
-                step_w = q * (1.0 + s * z)
-                new = np.where(u_, wv + step_w, wv - step_w)
-            elif sigma > 0.0 and mode == "additive":
-                new = np.where(u_, wv + q, wv - q) + dw[idx] * s * z
-            else:
-                new = np.where(u_, wv + q, wv - q)
-            w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])
+            w[idx] = _one_pulse(wv, u_, q, s, z, dw[idx], multiplicative, additive, w_lo[idx], w_hi[idx])
         if sigma > 0.0 and mode == "neurosim":
             idx = np.nonzero(moving > 0)
             z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], 0)
-            new = w[idx] + sigma * (w_hi[idx] - w_lo[idx]) * np.sqrt(n[idx].astype(np.float64)) * z
-            w[idx] = np.minimum(np.maximum(new, w_lo[idx]), w_hi[idx])
+            w[idx] = _event_noise(w[idx], n[idx], sigma, w_lo[idx], w_hi[idx], z)
 
         stats.n_up += np.where(up, n, 0)
         stats.n_down += np.where(up, 0, n)

@@ -37,6 +37,10 @@ write, and the cap keeps extreme inputs from running unbounded loops.
       ``E[n_ij] dw_min = BL A B |x_i d_j| dw_min = lr |x_i d_j|``: the mean update is the request.
 
     Every pulse is then applied exactly (state-dependent step, its own cycle-to-cycle draw).
+
+The rounding rules are written once, as code, in :mod:`memsim.physics.pulse_law`
+(``pulse_magnitude``, ``pulse_direction``, ``pulse_count_stochastic``, ``pulse_count_deterministic``),
+which every backend runs.
 """
 
 from __future__ import annotations
@@ -48,7 +52,11 @@ from typing import Any, ClassVar
 from ..params import check_bool, check_int, check_keys, invalid
 
 __all__ = ["UpdateRule", "StochasticRounding", "Deterministic", "PulseCoincidence", "UPDATE_RULES",
-           "update_from_dict"]
+           "RULE_CODES", "update_from_dict"]
+
+#: Integer code of each rule that the kernels dispatch on (``UpdateRule.code``; generated into both
+#: kernel templates as ``RULE_<KIND>`` / ``MS_RULE_<KIND>`` by the code generators).
+RULE_CODES = {"stochastic_rounding": 0, "deterministic": 1, "pulse_coincidence": 2}
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class StochasticRounding(UpdateRule):
     """``n = floor(|Delta|/dw_min)`` plus one with probability equal to the remainder."""
 
     kind: ClassVar[str] = "stochastic_rounding"
-    code: ClassVar[int] = 0
+    code: ClassVar[int] = RULE_CODES[kind]
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Deterministic(UpdateRule):
     """NeuroSim's rule: ``n = round(|Delta|/dw_min)``, halves rounded away from zero."""
 
     kind: ClassVar[str] = "deterministic"
-    code: ClassVar[int] = 1
+    code: ClassVar[int] = RULE_CODES[kind]
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ class PulseCoincidence(UpdateRule):
     """Use only as many slots as the largest request needs."""
 
     kind: ClassVar[str] = "pulse_coincidence"
-    code: ClassVar[int] = 2
+    code: ClassVar[int] = RULE_CODES[kind]
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -104,7 +104,7 @@ PHILOX_KEYS = ("kind", "threads", "normals_per_s")
 
 #: Keys of a training record.
 TRAINING_KEYS = ("kind", "backend", "device", "rows", "cols", "updates", "updates_per_s", "first_call_s",
-                 "compile_s", "recording")
+                 "compile_s", "recording", "path")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -148,7 +148,9 @@ def train_benchmark(*, smoke: bool = False, backends: Sequence[str] = ("numba",)
     ``updates_per_s`` = per-sample updates / wall seconds of the whole training call.
     """
     from ..tasks import LinearRegressionTask
-    from ..models import AnalogMLP, TrainConfig, train
+    from ..models.mlp import AnalogMLP
+    from ..models.config import TrainConfig
+    from ..models.train import train
 
     data = LinearRegressionTask(n_train=100, n_test=2000, n_features=20, noise_std=1.0).load(1)
     device = SoftBounds(dw_min=0.001, dw_min_std=0.3, w_max=1.0)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernel_source import cuda_constants, law_sources
 from .template import KERNEL_SOURCE, PHILOX_SOURCE, PREAMBLE, RNG_KERNEL_SOURCE
 from .translate import HELPERS_SOURCE, device_formulas, device_function_name, translate_source
 
-__all__ = ["generate_source", "generate_rng_source", "cell_parameter_rows", "source_sha256", "kernel_signatures", "KernelParam", "KERNEL_NAMES",
+__all__ = ["generate_source", "generate_rng_source", "pulse_law_source", "cell_parameter_rows", "source_sha256", "kernel_signatures", "KernelParam", "KERNEL_NAMES",
            "SCALAR_TYPES", "POINTER_TYPES"]
 
 #: Kernels every device source defines (``extern "C"``, so their names are not mangled).
@@ -82,7 +83,7 @@ def _generate(device_cls, formulas: tuple[tuple[str, str], ...], dtype_name: str
             raise ValueError(f"device model {device_cls.kind!r}: the kernels need the per-cell parameter {needed!r}")
     load = "\n".join(f"    const double {name} = pc[{k} * ncell + cell];" for k, name in enumerate(names))
     preamble = (PREAMBLE.replace("__KIND__", device_cls.kind).replace("__WEIGHT_T__", _weight_ctype(dtype_name))
-                .replace("__N_PARAMS__", str(len(names))))
+                .replace("__N_PARAMS__", str(len(names))).replace("__CONSTANTS__", cuda_constants()))
     kernels = KERNEL_SOURCE.replace("__LOAD_PARAMS__", load).replace("__STEP_ARGS__", ", ".join(device_cls.cell_parameters))
     physics = []
     for name, source in formulas:
@@ -94,7 +95,16 @@ def _generate(device_cls, formulas: tuple[tuple[str, str], ...], dtype_name: str
         raise ValueError(f"device model {device_cls.kind!r}: the kernel template needs formulas it does not "
                          f"provide: {sorted(set(left))}")
     return "".join([preamble, PHILOX_SOURCE, "\n/* ---------------------------------------------------------------- "
-                    "device physics */\n", HELPERS_SOURCE, "\n", "\n".join(physics), kernels])
+                    "device physics */\n", HELPERS_SOURCE, "\n", "\n".join(physics),
+                    "\n/* ---------------------------------------------------------------- "
+                    "the generic pulse law (memsim.physics.pulse_law) */\n", pulse_law_source(), kernels])
+
+
+@functools.lru_cache(maxsize=None)
+def pulse_law_source() -> str:
+    """The pulse law of :mod:`memsim.physics.pulse_law` translated to ``ms_<name>`` ``__device__`` functions."""
+    return "\n".join(translate_source(source, f"ms_{name}", label=f"memsim.physics.pulse_law.{name}")
+                      for name, source in law_sources())
 
 
 def generate_source(device, dtype="float64") -> str:

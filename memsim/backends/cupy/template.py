@@ -5,13 +5,17 @@ programming event performs the same float64 operations in the same order and dra
 Philox numbers. Sections (each a plain string, concatenated by ``codegen.generate_source``):
 
 ``PREAMBLE``
-    weight type, constants, stream ids; placeholders ``__KIND__``, ``__WEIGHT_T__``,
-    ``__N_PARAMS__``.
+    weight type and constants; placeholders ``__KIND__``, ``__WEIGHT_T__``, ``__N_PARAMS__`` and
+    ``__CONSTANTS__`` (stream ids, rule and c2c-mode codes: ``#define MS_STREAM_C2C 2u``, ... from
+    :func:`memsim.backends.kernel_source.cuda_constants`).
 ``PHILOX_SOURCE``
     Philox4x32-10, the uniform transform and the ziggurat normals with their tables (:mod:`memsim.rng`).
 ``KERNEL_SOURCE``
-    ``ms_pulse_count`` (the update rules), ``ms_apply_pulses`` (n pulses of one cell: the generic
-    pulse physics, stuck cells, c2c noise), ``ms_finish_event`` (store, count, record),
+    Pasted after the translated device formulas and the translated pulse law
+    (:mod:`memsim.physics.pulse_law`: ``ms_pulse_magnitude``, ``ms_pulse_count_stochastic``,
+    ``ms_one_pulse``, ``ms_event_noise``, ...). ``ms_pulse_count`` (the update rules: which uniform is
+    drawn, the cap), ``ms_apply_pulses`` (n pulses of one cell: which normals are drawn, the law
+    applied pulse by pulse), ``ms_finish_event`` (store, count, record),
     ``ms_apply_event`` (the three in a row), ``ms_fill_bits`` (pulse-coincidence streams) and the
     ``extern "C" __global__`` update kernels (rounding rules, pulse coincidence, fused training).
     Placeholders: ``__LOAD_PARAMS__`` (per-cell parameter reads), ``__MEAN_STEP__(`` and
@@ -40,15 +44,7 @@ PREAMBLE = r"""/* memsim CUDA kernels for the device model '__KIND__', weights s
 typedef __WEIGHT_T__ weight_t;
 
 #define MS_N_PARAMS __N_PARAMS__
-#define MS_STREAM_ROUNDING 1u
-#define MS_STREAM_C2C 2u
-#define MS_STREAM_COINCIDENCE 7u
-#define MS_RULE_STOCHASTIC_ROUNDING 0
-#define MS_RULE_DETERMINISTIC 1
-#define MS_RULE_PULSE_COINCIDENCE 2
-#define MS_C2C_MULTIPLICATIVE 0
-#define MS_C2C_ADDITIVE 1
-#define MS_C2C_NEUROSIM 2
+__CONSTANTS__
 """
 
 PHILOX_SOURCE = r"""
@@ -179,36 +175,34 @@ KERNEL_SOURCE = r"""
 /* ---------------------------------------------------------------- one programming event
    Mirrors memsim/backends/numba/template.py: pulse_count, apply_pulses, finish_event, apply_event. */
 
-/* Pulse count of the request -lr*g under a rounding rule (memsim.physics.updates); *up_out = direction is up. */
+/* Pulse count of the request -lr*g under a rounding rule (memsim.physics.pulse_law); *up_out = direction is up.
+   The uniform of stochastic rounding is drawn only where the request has a fraction. */
 __device__ __forceinline__ long long ms_pulse_count(double g, double lr, unsigned int cell, unsigned long long step,
                                                     unsigned int k0, unsigned int k1, int rule, long long max_pulses,
                                                     double dw_nominal, bool* up_out)
 {
-    const double delta = -lr * g;
-    const double a = fabs(delta) / dw_nominal;
+    const double a = ms_pulse_magnitude(g, lr, dw_nominal);
     long long n;
     if (rule == MS_RULE_STOCHASTIC_ROUNDING) {
-        const double base = floor(a);
-        n = (long long)base;
-        if (a - base > 0.0) {
+        double u = 0.0;
+        if (ms_rounding_fraction(a) > 0.0) {
             const ms_u4 o = ms_philox4x32_10(0u, cell, ms_stream_word(MS_STREAM_ROUNDING, step),
                                              (unsigned int)(step & 0xFFFFFFFFull), k0, k1);
-            if (ms_uniform(o.x) < a - base) {
-                n += 1;
-            }
+            u = ms_uniform(o.x);
         }
+        n = (long long)ms_pulse_count_stochastic(a, u);
     } else {
-        n = (long long)floor(a + 0.5);
+        n = (long long)ms_pulse_count_deterministic(a);
     }
     if (n > max_pulses) {
         n = max_pulses;
     }
-    *up_out = delta > 0.0;
+    *up_out = ms_pulse_direction(g, lr);
     return n;
 }
 
-/* n pulses of the device in direction up from state wv (float64): the generic pulse physics
-   (memsim.physics.devices.base): state-dependent mean step, cycle-to-cycle noise, clipping after every pulse. */
+/* n pulses of the device in direction up from state wv (float64): pulse p draws normal number p of the cell's
+   c2c stream where the mode needs one, and ms_one_pulse (memsim.physics.pulse_law) moves it. */
 __device__ __forceinline__ double ms_apply_pulses(double wv, long long n, bool up, const double* __restrict__ pc,
                                                   long long ncell, long long cell, unsigned long long step,
                                                   unsigned int k0, unsigned int k1, int c2c, double sigma)
@@ -217,42 +211,37 @@ __device__ __forceinline__ double ms_apply_pulses(double wv, long long n, bool u
         return wv;
     }
 __LOAD_PARAMS__
-    if (stuck != 0.0) { /* a stuck cell receives its pulses but does not move */
+    if (!ms_cell_moves(stuck)) { /* a stuck cell receives its pulses but does not move */
         return wv;
     }
     const unsigned int ucell = (unsigned int)cell;
-    const double scale = up ? 1.0 + up_down : 1.0 - up_down;
+    const double scale = ms_up_down_factor(up, up_down);
     const unsigned int c2 = ms_stream_word(MS_STREAM_C2C, step);
     const unsigned int c3 = (unsigned int)(step & 0xFFFFFFFFull);
     const bool noisy = sigma > 0.0;
+    const bool multiplicative = noisy && c2c == MS_C2C_MULTIPLICATIVE;
+    const bool additive = noisy && c2c == MS_C2C_ADDITIVE;
     ms_u4 o;
     o.x = o.y = o.z = o.w = 0u;
     for (long long p = 0; p < n; ++p) {
         const double q = __MEAN_STEP__(wv, up, __STEP_ARGS__) * scale;
-        if (noisy && c2c != MS_C2C_NEUROSIM) {
+        double s = 0.0;
+        double z = 0.0;
+        if (multiplicative || additive) {
             const int lane = (int)(p & 3);
             if (lane == 0) { /* a new Philox block: the start words of four normal numbers */
                 o = ms_philox4x32_10((unsigned int)(p >> 2), ucell, c2, c3, k0, k1);
             }
             const unsigned int word = lane == 0 ? o.x : (lane == 1 ? o.y : (lane == 2 ? o.z : o.w));
-            const double z = ms_normal(word, k0, k1, step, MS_STREAM_C2C, ucell, (unsigned int)p);
-            const double s = sigma * __STEP_SPREAD__(wv, up, __STEP_ARGS__);
-            if (c2c == MS_C2C_MULTIPLICATIVE) {
-                const double step_w = q * (1.0 + s * z);
-                wv = up ? wv + step_w : wv - step_w;
-            } else {
-                wv = (up ? wv + q : wv - q) + dw_min * s * z;
-            }
-        } else {
-            wv = up ? wv + q : wv - q;
+            z = ms_normal(word, k0, k1, step, MS_STREAM_C2C, ucell, (unsigned int)p);
+            s = sigma * __STEP_SPREAD__(wv, up, __STEP_ARGS__);
         }
-        wv = ms_min(ms_max(wv, w_min), w_max);
+        wv = ms_one_pulse(wv, up, q, s, z, dw_min, multiplicative, additive, w_min, w_max);
     }
     if (noisy && c2c == MS_C2C_NEUROSIM) {
         const ms_u4 o0 = ms_philox4x32_10(0u, ucell, c2, c3, k0, k1);
         const double z0 = ms_normal(o0.x, k0, k1, step, MS_STREAM_C2C, ucell, 0u);
-        wv = wv + sigma * (w_max - w_min) * sqrt((double)n) * z0;
-        wv = ms_min(ms_max(wv, w_min), w_max);
+        wv = ms_event_noise(wv, (double)n, sigma, w_min, w_max, z0);
     }
     return wv;
 }

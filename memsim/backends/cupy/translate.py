@@ -29,6 +29,7 @@ int literal ``2``              ``2.0`` (a double; integers beyond ``2**53`` are 
 ``min(a, b, ...)``             ``ms_min(...)`` with ``ms_min(acc, v) = v < acc ? v : acc``
 ``abs(a)``                     ``fabs(a)``
 ``math.exp/log/sqrt/tanh``     ``exp/log/sqrt/tanh``
+``math.floor(a)``              ``floor(a)`` (integer-valued: an ``int`` expression, see below)
 ``x = expr``                   ``double x = expr;`` (``bool`` for boolean expressions); a second
                                assignment to the same name is a plain ``x = expr;``
 ``return expr``                ``return expr;`` (as a double)
@@ -50,7 +51,9 @@ Remaining differences from Numba (documented, not hidden):
   ``int ** negative int`` gives the Python value ``1 / a**k``, where Numba's integer power would
   return 0.
 
-Types: the argument named ``up`` is ``bool``, every other argument is ``double``. Each local has
+Types: the argument named ``up`` and arguments annotated ``bool`` are ``bool``, every other
+argument is ``double``; the function returns ``double``, or ``bool`` when annotated ``-> bool``
+(the pulse law of :mod:`memsim.physics.pulse_law`). Each local has
 one type (``bool``, ``int`` or ``double``); rebinding a name with an expression of another type is
 rejected, as are unknown names. Rejections raise :class:`TranslationError` (a
 :class:`~memsim.physics.devices.formula.FormulaError`) naming the formula and the line, in the same form
@@ -231,7 +234,7 @@ class _Translator:
         for arg in self.fn.args.args:
             if arg.arg in self.cnames:
                 self.fail(arg, f"the repeated argument {arg.arg!r}")
-            typ = _BOOL if arg.arg == "up" else _DOUBLE
+            typ = _BOOL if arg.arg == "up" or self.is_bool(arg, arg.annotation) else _DOUBLE
             cname = self.declare(arg, arg.arg, typ)
             params.append(f"{'bool' if typ == _BOOL else 'double'} {cname}")
         body = []
@@ -249,10 +252,22 @@ class _Translator:
                 cname = self.declare(stmt, target, typ)
                 body.append(f"    {'bool' if typ == _BOOL else 'double'} {cname} = {code};")
         code, typ = self.expr(last.value)
-        body.append(f"    return {self.as_double(code, typ)};")
+        returns_bool = self.is_bool(self.fn, self.fn.returns)
+        if returns_bool and typ != _BOOL:
+            self.fail(last, f"a {typ} return value in a function annotated '-> bool'")
+        body.append(f"    return {code if returns_bool else self.as_double(code, typ)};")
         head = (f"/* {self.label} (translated from Python by memsim.backends.cupy.translate) */\n"
-                f"__device__ __forceinline__ double {self.cname}({', '.join(params)})\n{{\n")
+                f"__device__ __forceinline__ {'bool' if returns_bool else 'double'} {self.cname}"
+                f"({', '.join(params)})\n{{\n")
         return head + "\n".join(body) + "\n}\n"
+
+    def is_bool(self, node, annotation) -> bool:
+        """Whether an argument or return annotation says ``bool`` (no annotation: False)."""
+        if annotation is None:
+            return False
+        if isinstance(annotation, ast.Name) and annotation.id == "bool":
+            return True
+        self.fail(node, f"the annotation {ast.unparse(annotation)!r} (only 'bool' is translated)")
 
     # ------------------------------------------------------------------ expressions
     @staticmethod
@@ -370,5 +385,7 @@ class _Translator:
         if fname == "math.pow":
             code, _ = self.power(node, node.args[0], node.args[1], float_base=True)
             return code, _DOUBLE
+        if fname == "math.floor":  # an integer in Python and Numba: an integer-valued double here
+            return f"floor({self.as_double(*args[0])})", _INT
         cfunc = {"math.exp": "exp", "math.log": "log", "math.sqrt": "sqrt", "math.tanh": "tanh"}[fname]
         return f"{cfunc}({self.as_double(*args[0])})", _DOUBLE

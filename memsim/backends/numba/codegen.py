@@ -2,8 +2,9 @@
 
 Why source generation: Numba cannot cache a kernel that closes over, or takes as an argument,
 another jitted function (numba issues 6251 and 2065). So for each device model we write one
-ordinary Python module -- the device's ``mean_step`` formula followed by the kernel template --
-into a per-user cache folder, and import it. Its functions are plain module-level ``@njit(cache=True)``
+ordinary Python module -- the device's formulas, the generic pulse law of
+:mod:`memsim.physics.pulse_law` and the kernel template with the named constants of
+:mod:`memsim.backends.kernel_source` filled in -- into a per-user cache folder, and import it. Its functions are plain module-level ``@njit(cache=True)``
 functions, so Numba's on-disk cache works: the first process compiles (a few seconds), later
 processes load machine code. The file name carries a hash of everything pasted into it (formula,
 template, Philox module source), so a change anywhere gives a new file and a fresh cache instead of
@@ -23,6 +24,7 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+from ..kernel_source import law_sources, numba_constants
 from . import philox
 from .template import KERNEL_SOURCE
 
@@ -55,15 +57,19 @@ def cache_dir() -> Path:
 
 
 def generate_source(device) -> str:
-    """The full text of the kernel module for a device (its formulas pasted before the template)."""
+    """The full text of the kernel module for a device: its formulas and the pulse law (each an
+    ``@njit(cache=True)`` function) pasted before the template, whose placeholders are filled."""
     device_cls = type(device)
     names = device_cls.cell_parameters + ("up_down", "stuck")
     load = "\n".join(f"    {name} = pc[{k}, j, i]" for k, name in enumerate(names))
     load_lane = "\n".join(f"            {name} = P[{k}, l]" for k, name in enumerate(names))
     args = ", ".join(device_cls.cell_parameters)
-    formula = "\n\n@njit(cache=True)\n".join(device.formula_sources()[name] for name in device_cls.FORMULAS)
+    functions = [device.formula_sources()[name] for name in device_cls.FORMULAS]
+    functions += [source for _, source in law_sources()]
+    formula = "\n\n@njit(cache=True)\n".join(functions)
     philox_hash = hashlib.sha256(inspect.getsource(philox).encode()).hexdigest()[:16]
-    body = KERNEL_SOURCE.replace("__LOAD_PARAMS__", load).replace("__LOAD_LANE_PARAMS__", load_lane).replace("__STEP_ARGS__", args)
+    body = (KERNEL_SOURCE.replace("__CONSTANTS__", numba_constants()).replace("__LOAD_PARAMS__", load)
+            .replace("__LOAD_LANE_PARAMS__", load_lane).replace("__STEP_ARGS__", args))
     body += _serial_twins(body)
     return _HEADER.format(kind=device_cls.kind, philox_hash=philox_hash) + formula + body
 

@@ -1,85 +1,83 @@
 """Source template of the per-device Numba kernels (filled in by :mod:`memsim.backends.numba.codegen`).
 
-The text between the markers is pasted, after the device's ``mean_step`` formula, into a module
-generated per device model. Placeholders: ``__LOAD_PARAMS__`` (reads of the per-cell parameter
-array into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer ``P``) and
-``__STEP_ARGS__`` (the formula's per-cell arguments).
+The text between the markers is pasted, after the device's formulas and the generic pulse law
+(:mod:`memsim.physics.pulse_law`: ``pulse_magnitude``, ``pulse_count_stochastic``, ``one_pulse``,
+``event_noise``, ...), into a module generated per device model. The kernels here are plumbing:
+loops, Philox draws, loads and stores; what a cell computes comes from those pasted functions.
+Placeholders: ``__CONSTANTS__`` (stream ids, rule and c2c-mode codes, from
+:func:`memsim.backends.kernel_source.numba_constants`), ``__LOAD_PARAMS__`` (reads of the per-cell
+parameter array into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer
+``P``) and ``__STEP_ARGS__`` (the formula's per-cell arguments).
 """
 
 KERNEL_SOURCE = '''
 GROUP = 64  # cells whose pulse trains run in lock step (the compilers vectorise this width; <= 64 for the lane masks)
-STREAM_ROUNDING = np.uint64(1)
-STREAM_C2C = np.uint64(2)
-STREAM_COINCIDENCE = np.uint64(7)
+__CONSTANTS__
 ROW_W_MIN = 1  # rows of the cell-parameter array: every model's cell_parameters start (dw_min, w_min, w_max)
 ROW_W_MAX = 2
 
 
 @njit(cache=True, inline="always")
 def pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal):
-    """Pulse count and direction of the request -lr*g under a rounding rule (memsim.physics.updates)."""
-    delta = -lr * g
-    a = abs(delta) / dw_nominal
-    if rule == 0:
-        base = math.floor(a)
-        n = np.int64(base)
-        if a - base > 0.0:
+    """Pulse count and direction of the request -lr*g under a rounding rule (memsim.physics.pulse_law);
+    the uniform of stochastic rounding is drawn only where the request has a fraction."""
+    a = pulse_magnitude(g, lr, dw_nominal)
+    if rule == RULE_STOCHASTIC_ROUNDING:
+        u = 0.0
+        if rounding_fraction(a) > 0.0:
             o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, stream_word(STREAM_ROUNDING, step),
                                            step & MASK32, k0, k1)
-            if uniform(o0) < a - base:
-                n += 1
+            u = uniform(o0)
+        n = np.int64(pulse_count_stochastic(a, u))
     else:
-        n = np.int64(math.floor(a + 0.5))
+        n = np.int64(pulse_count_deterministic(a))
     if n > max_pulses:
         n = np.int64(max_pulses)
-    return n, delta > 0.0
+    return n, pulse_direction(g, lr)
 
 
 @njit(cache=True, inline="always")
 def apply_pulses(wv, n, up, pc, j, i, cell, step, k0, k1, c2c, sigma):
-    """n pulses of the device in direction up from state wv (float64): the generic pulse physics."""
+    """n pulses of the device in direction up from state wv (float64): pulse p draws normal number p
+    of the cell's c2c stream where the mode needs one, and one_pulse (memsim.physics.pulse_law) moves it."""
     if n == 0:
         return wv
 __LOAD_PARAMS__
-    if stuck != 0.0:  # a stuck cell receives its pulses but does not move
+    if not cell_moves(stuck):  # a stuck cell receives its pulses but does not move
         return wv
-    scale = 1.0 + up_down if up else 1.0 - up_down
+    scale = up_down_factor(up, up_down)
     c2 = stream_word(STREAM_C2C, step)
     c3 = step & MASK32
     noisy = sigma > 0.0
+    multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
+    additive = noisy and c2c == C2C_ADDITIVE
     o0 = np.uint64(0)
     o1 = np.uint64(0)
     o2 = np.uint64(0)
     o3 = np.uint64(0)
     for p in range(n):
         q = mean_step(wv, up, __STEP_ARGS__) * scale
-        if noisy and c2c != 2:
+        s = 0.0
+        z = 0.0
+        if multiplicative or additive:
             lane = p & 3
             if lane == 0:  # a new Philox block: the start words of four normal numbers
                 o0, o1, o2, o3 = philox4x32_10(np.uint64(p >> 2), cell, c2, c3, k0, k1)
             o = o0 if lane == 0 else (o1 if lane == 1 else (o2 if lane == 2 else o3))
             z = normal(o, k0, k1, step, STREAM_C2C, cell, p)
             s = sigma * step_spread(wv, up, __STEP_ARGS__)
-            if c2c == 0:
-                step_w = q * (1.0 + s * z)
-                wv = wv + step_w if up else wv - step_w
-            else:
-                wv = (wv + q if up else wv - q) + dw_min * s * z
-        else:
-            wv = wv + q if up else wv - q
-        wv = min(max(wv, w_min), w_max)
-    if noisy and c2c == 2:
-        wv = event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max)
+        wv = one_pulse(wv, up, q, s, z, dw_min, multiplicative, additive, w_min, w_max)
+    if noisy and c2c == C2C_NEUROSIM:
+        wv = draw_event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max)
     return wv
 
 
 @njit(cache=True, inline="always")
-def event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max):
-    """c2c mode "event": one normal per event, sigma (w_max - w_min) sqrt(n) z, then the bounds."""
+def draw_event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max):
+    """c2c mode "neurosim": normal number 0 of the cell's c2c stream, applied by event_noise."""
     o0, o1, o2, o3 = philox4x32_10(np.uint64(0), cell, stream_word(STREAM_C2C, step), step & MASK32, k0, k1)
     z = normal(o0, k0, k1, step, STREAM_C2C, cell, 0)
-    wv = wv + sigma * (w_max - w_min) * math.sqrt(n) * z
-    return min(max(wv, w_min), w_max)
+    return event_noise(wv, n, sigma, w_min, w_max, z)
 
 
 @njit(cache=True, inline="always")
@@ -270,8 +268,8 @@ def finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P):
             for k in range(m):
                 P[q, k] = pc[q, j, order[k]]
         for k in range(m):
-            NL[k] = NL[k] if P[n_params - 1, k] == 0.0 else 0
-    elif P[n_params - 1, 0] != 0.0:
+            NL[k] = NL[k] if cell_moves(P[n_params - 1, k]) else 0
+    elif not cell_moves(P[n_params - 1, 0]):
         for k in range(m):
             NL[k] = 0
     for k in range(m, m + GROUP):
@@ -309,7 +307,7 @@ def group_normals(Z, O, CELL, NL, n_max, step, k0, k1):
 
 
 @njit(cache=True, inline="always")
-def group_pulses(W, UP, NL, P, Z, n_max, mode, sigma):
+def group_pulses(W, UP, NL, P, Z, n_max, multiplicative, additive, sigma):
     """Pulse trains of GROUP cells in lock step (independent chains, so the CPU overlaps them):
     pulse p of lane l is applied while p < NL[l]; per cell the arithmetic of apply_pulses."""
     for p in range(n_max):
@@ -317,18 +315,9 @@ def group_pulses(W, UP, NL, P, Z, n_max, mode, sigma):
 __LOAD_LANE_PARAMS__
             wv = W[l]
             up = UP[l]
-            scale = 1.0 + up_down if up else 1.0 - up_down
-            q = mean_step(wv, up, __STEP_ARGS__) * scale
-            if mode == 0:
-                s = sigma * step_spread(wv, up, __STEP_ARGS__)
-                step_w = q * (1.0 + s * Z[p, l])
-                wn = wv + step_w if up else wv - step_w
-            elif mode == 1:
-                s = sigma * step_spread(wv, up, __STEP_ARGS__)
-                wn = (wv + q if up else wv - q) + dw_min * s * Z[p, l]
-            else:
-                wn = wv + q if up else wv - q
-            wn = min(max(wn, w_min), w_max)
+            q = mean_step(wv, up, __STEP_ARGS__) * up_down_factor(up, up_down)
+            s = sigma * step_spread(wv, up, __STEP_ARGS__) if multiplicative or additive else 0.0
+            wn = one_pulse(wv, up, q, s, Z[p, l], dw_min, multiplicative, additive, w_min, w_max)
             W[l] = wn if p < NL[l] else wv
 
 
@@ -346,7 +335,8 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
     nw = XW.shape[2]
     n_params = pc.shape[0]
     noisy = sigma > 0.0
-    mode = 2 if not noisy or c2c == 2 else c2c
+    multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
+    additive = noisy and c2c == C2C_ADDITIVE
     n_chunks = max(min(rows, n_chunks), 1)  # scratch arrays once per chunk of rows, not per row
     for chunk in prange(n_chunks):
         counts = np.empty(cols, np.int64)
@@ -385,17 +375,19 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                         n_max = max(n_max, NL[g0 + l])
                     if n_max > 0:
                         lanes = slice(g0, g0 + GROUP)
-                        if mode != 2:
+                        if multiplicative or additive:
                             group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
                         if uniform_params:
-                            group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, mode, sigma)
+                            group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, multiplicative, additive, sigma)
                         else:
-                            group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, mode, sigma)
-                if noisy and c2c == 2:
+                            group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, multiplicative, additive,
+                                         sigma)
+                if noisy and c2c == C2C_NEUROSIM:
                     for k in range(m):
                         if NL[k] > 0:
-                            W[k] = event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
-                                               P[ROW_W_MIN, 0 if uniform_params else k], P[ROW_W_MAX, 0 if uniform_params else k])
+                            W[k] = draw_event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
+                                                    P[ROW_W_MIN, 0 if uniform_params else k],
+                                                    P[ROW_W_MAX, 0 if uniform_params else k])
                 for k in range(m):
                     w[j, order[k]] = W[k]
                 if record:

@@ -7,7 +7,7 @@ A device model subclasses :class:`PulsedDevice` and provides
 * ``mean_step(w, up, dw_min, w_min, w_max, *extra)``: the magnitude (>= 0) of the mean step
   of one pulse from state ``w`` before the up/down asymmetry factor, written in the formula
   subset (arithmetic, comparisons, ``a if c else b``, ``min``/``max``/``abs``,
-  ``math.exp/log/sqrt/tanh/pow``, local names, one ``return``); the backends compile it inline.
+  ``math.exp/log/sqrt/tanh/pow/floor``, local names, one ``return``); the backends compile it inline.
 
 Generic pulse physics (shared by every model, applied by every backend)
 ------------------------------------------------------------------------
@@ -22,7 +22,8 @@ For one pulse in direction ``up`` (potentiation) or down, on a cell with per-cel
 
 where ``r = step_spread(w, up, ...)`` is 1 except for measured devices, with a fresh
 ``xi ~ N(0, 1)`` per pulse (per event for ``"neurosim"``) from the Philox stream
-``STREAM_C2C``.
+``STREAM_C2C``. These equations are written once, as code, in :mod:`memsim.physics.pulse_law`
+(``up_down_factor``, ``one_pulse``, ``event_noise``, ``cell_moves``), which every backend runs.
 
 Device-to-device variation (drawn once per cell at tile creation, stream ``STREAM_D2D``)
 -----------------------------------------------------------------------------------------
@@ -49,9 +50,12 @@ from ... import rng
 from ...params import check_choice, check_float, check_keys, invalid
 from .formula import formula_source
 
-__all__ = ["PulsedDevice", "C2C_MODES", "STUCK_AT"]
+__all__ = ["PulsedDevice", "C2C_MODES", "C2C_MODE_CODES", "STUCK_AT"]
 
 C2C_MODES = ("multiplicative", "additive", "neurosim")
+#: Integer code of each c2c mode that the kernels dispatch on (generated into both kernel
+#: templates as ``C2C_<MODE>`` / ``MS_C2C_<MODE>`` by the code generators).
+C2C_MODE_CODES = {mode: code for code, mode in enumerate(C2C_MODES)}
 STUCK_AT = ("w_min", "w_max", "initial")
 
 
@@ -169,8 +173,8 @@ class PulsedDevice:
 
     @property
     def c2c_code(self) -> int:
-        """Integer code of ``c2c_mode`` used by the kernels (0, 1, 2 in ``C2C_MODES`` order)."""
-        return C2C_MODES.index(self.c2c_mode)
+        """Integer code of ``c2c_mode`` used by the kernels (``C2C_MODE_CODES``)."""
+        return C2C_MODE_CODES[self.c2c_mode]
 
     @property
     def all_cell_parameters(self) -> tuple[str, ...]:

@@ -6,7 +6,11 @@ assignments to local names followed by exactly one ``return``. Expressions may u
 * numbers, ``True``/``False``, the function's arguments and earlier local names;
 * ``+ - * / **``, unary ``-``/``+``/``not``, ``and``/``or``, comparisons, ``a if c else b``;
 * calls to ``min``, ``max``, ``abs`` and ``math.exp``, ``math.log``, ``math.sqrt``, ``math.tanh``,
-  ``math.pow``.
+  ``math.pow``, ``math.floor`` (an integer in Python and Numba, an integer-valued double in CUDA).
+
+Arguments are float64 except ``up`` and arguments annotated ``bool`` (``def f(w, up: bool, on: bool)``);
+a function annotated ``-> bool`` returns a boolean (the generic pulse law of
+:mod:`memsim.physics.pulse_law` uses both; device formulas return a float).
 
 That is enough for every standard device and small enough that the Numba backend compiles it as is
 and a CUDA translator can emit it line by line. :func:`check_formula` raises
@@ -25,7 +29,7 @@ __all__ = ["FormulaError", "check_formula", "check_formula_source", "formula_sou
            "ALLOWED_CALLS", "ALLOWED_MATH"]
 
 ALLOWED_CALLS = frozenset({"min", "max", "abs"})
-ALLOWED_MATH = frozenset({"exp", "log", "sqrt", "tanh", "pow"})
+ALLOWED_MATH = frozenset({"exp", "log", "sqrt", "tanh", "pow", "floor"})
 _ALLOWED_NODES = (
     ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.Name,
     ast.Constant, ast.Load, ast.Attribute,
@@ -68,7 +72,7 @@ def check_formula_source(src: str, name: str | None = None) -> ast.FunctionDef:
         raise FormulaError(f"Device formula {name} uses {what} at line {getattr(node, 'lineno', '?')}: "
                            f"{line!r}. Allowed: assignments to local names, one final return, "
                            "arithmetic, comparisons, 'a if c else b', min/max/abs and "
-                           "math.exp/log/sqrt/tanh/pow (memsim/devices/formula.py).")
+                           "math.exp/log/sqrt/tanh/pow/floor (memsim/physics/devices/formula.py).")
 
     if not isinstance(fn, ast.FunctionDef) or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs \
             or fn.args.defaults:
