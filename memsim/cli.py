@@ -15,7 +15,8 @@ def _cmd_run(args) -> int:
     from .workflows.run import run, summary_lines
 
     config = load_config(args.config)  # validates everything before any work or any file
-    summary = run(config, args.out, progress=None if not args.quiet else False)
+    quiet = args.quiet or not config.progress  # --quiet, or progress = false in the config
+    summary = run(config, args.out, progress=False if quiet else None)
     print("\n".join(summary_lines(summary)))
     print(f"wrote {args.out}/summary.json")
     return 0

@@ -23,7 +23,6 @@ Two paths, chosen here and never by the caller (``TrainResult.path`` says which 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -141,7 +140,8 @@ def train(model: AnalogMLP, data: Dataset, config: TrainConfig, seed: int, loss:
         Run seed: data order and initial weights.
     loss : {'mse', 'softmax', 'logistic'}
     progress : bool or None
-        tqdm bar over epochs; ``None``: only when stderr is a terminal.
+        tqdm bar over epochs (``tqdm.auto``: the widget in a notebook, text elsewhere); ``None`` or
+        ``True``: shown, ``False``: none (``memsim run --quiet``, ``progress = false`` in a config, sweeps).
     initial : list of numpy.ndarray, optional
         Program these instead of :func:`initial_weights`.
 
@@ -171,7 +171,7 @@ def train(model: AnalogMLP, data: Dataset, config: TrainConfig, seed: int, loss:
     curves: dict[str, list[float]] = {"epoch": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
                                       "test_accuracy": []}
     snapshots: list[list[np.ndarray]] = []
-    show = sys.stderr.isatty() if progress is None else progress
+    show = True if progress is None else bool(progress)
     bar = None
     if show:
         from tqdm.auto import tqdm

@@ -4,7 +4,8 @@ from .registry import TASKS, Dataset, data_generator, register_task, task_from_d
 from .regression import DiabetesTask, LinearRegressionTask
 from .classification import (CLASSIFICATION_TASKS, BreastCancerTask, ClassificationData, DigitsTask, MNISTTask,
                              TeacherClassificationTask)
+from .files import FileTask
 
 __all__ = ["TASKS", "Dataset", "data_generator", "register_task", "task_from_dict", "LinearRegressionTask",
            "DiabetesTask", "CLASSIFICATION_TASKS", "ClassificationData", "DigitsTask", "BreastCancerTask",
-           "MNISTTask", "TeacherClassificationTask"]
+           "MNISTTask", "TeacherClassificationTask", "FileTask"]

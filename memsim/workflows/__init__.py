@@ -1,1 +1,1 @@
-"""workflows."""
+"""Workflows: run configs, the one run path, sweeps, results, reports, studies, attribution, benchmarks."""

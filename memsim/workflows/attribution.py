@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig, load_toml, resolve_config
+from .config import RunConfig, config_dir, load_toml, resolve_config
 from ..params import invalid
 
 __all__ = ["SOURCES", "METRICS", "source_present", "switch_off", "run_attribution", "attribution_table",
@@ -347,7 +347,9 @@ def attribute_main(args) -> int:
     from .io import write_json_atomic
 
     raw = load_toml(args.config)
-    resolve_config(raw)  # validate before any work or any file
+    resolved = resolve_config(raw, base_dir=config_dir(args.config))  # validate before any work or any file
+    if "task" in raw:  # data files named relative to the config: every rerun reads the resolved (absolute) task
+        raw = {**raw, "task": resolved.task.to_dict()}
     result = run_attribution(raw, include_absent=args.include_absent, progress=None if not args.quiet else False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

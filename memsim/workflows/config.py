@@ -2,11 +2,18 @@
 
 Every key is checked; an unknown key or a bad value raises :class:`~memsim.errors.ConfigError`
 naming the dotted key, the allowed values and the value given, before anything runs.
+
+Relative file names of a task (a task class with ``with_base_dir``, e.g. ``kind = "file"``) are
+resolved against the config file's folder by :func:`load_config` (``resolve_config(raw, base_dir)``);
+the resolved config holds the absolute paths. The top-level ``progress`` (bool, default true) turns
+the training progress bars of ``memsim run`` and ``memsim sweep`` off; it is not part of what a run
+computes, so :func:`memsim.workflows.sweeps.config_hash` leaves it out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,21 +22,21 @@ from typing import Any
 from ..errors import ConfigError
 from ..models.config import ModelConfig, TrainConfig
 from ..network_math import check_loss_for_task, default_loss
-from ..params import check_choice, check_int
+from ..params import check_bool, check_choice, check_int
 from ..physics.devices import SoftBounds, device_from_dict
 from ..physics.periphery import Periphery
 from ..physics.updates import StochasticRounding, update_from_dict
-from ..tasks import LinearRegressionTask, task_from_dict
+from ..tasks import TASKS, LinearRegressionTask, task_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["RunConfig", "ModelConfig", "load_toml", "resolve_config", "load_config", "SECTIONS"]
+__all__ = ["RunConfig", "ModelConfig", "load_toml", "resolve_config", "load_config", "config_dir", "SECTIONS"]
 
 SECTIONS = ("task", "device", "update", "train", "model", "periphery")
-TOP_LEVEL = ("seed", "backend", "dtype") + SECTIONS
+TOP_LEVEL = ("seed", "backend", "dtype", "progress") + SECTIONS
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class RunConfig:
     seed: int = 0
     backend: str = "numba"
     dtype: str = "float64"
+    progress: bool = True
+    """Progress bars of ``memsim run`` / ``memsim sweep`` (not hashed: it changes no result)."""
     task: Any = dataclasses.field(default_factory=LinearRegressionTask)
     device: Any = dataclasses.field(default_factory=SoftBounds)
     update: Any = dataclasses.field(default_factory=StochasticRounding)
@@ -48,7 +57,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The full resolved config (every default filled in), TOML/JSON-ready."""
-        return {"seed": self.seed, "backend": self.backend, "dtype": self.dtype,
+        return {"seed": self.seed, "backend": self.backend, "dtype": self.dtype, "progress": self.progress,
                 **{name: getattr(self, name).to_dict() for name in SECTIONS}}
 
 
@@ -68,8 +77,22 @@ def _key_in(message: str) -> str:
     return message.split("'")[1] if message.count("'") >= 2 else "?"
 
 
-def resolve_config(raw: dict[str, Any]) -> RunConfig:
-    """Validate a parsed TOML document and fill in every default."""
+def _task(table: dict[str, Any], base_dir: str | None) -> Any:
+    """The task of a ``[task]`` table, its relative file names joined to ``base_dir`` first."""
+    table = {"kind": "linear_regression", **table}
+    kind = table["kind"]
+    rebase = getattr(TASKS.get(kind), "with_base_dir", None) if isinstance(kind, str) else None
+    if base_dir is not None and rebase is not None:
+        table = rebase(table, str(base_dir))
+    return task_from_dict(table)
+
+
+def resolve_config(raw: dict[str, Any], base_dir: str | Path | None = None) -> RunConfig:
+    """Validate a parsed TOML document and fill in every default.
+
+    ``base_dir``: the folder relative file names of the task are resolved against (the config
+    file's folder; ``None``: the working directory).
+    """
     for key in raw:
         if key not in TOP_LEVEL:
             raise ConfigError(f"Invalid config key '{key}': unknown key; allowed top-level keys: "
@@ -78,10 +101,11 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         seed = check_int("config", "seed", raw.get("seed", 0), 0, 2 ** 63 - 1)
         backend = check_choice("config", "backend", raw.get("backend", "numba"), ("numba", "numpy", "cupy", "auto"))
         dtype = check_choice("config", "dtype", raw.get("dtype", "float64"), ("float64", "float32"))
+        progress = check_bool("config", "progress", raw.get("progress", True))
     except ConfigError as exc:
         raise ConfigError(f"Invalid config key '{_key_in(str(exc))}': {exc}") from None
     task = _section("task", raw.get("task", {"kind": "linear_regression"}),
-                    lambda t: task_from_dict({"kind": "linear_regression", **t}))
+                    lambda t: _task(t, base_dir))
     device = _section("device", raw.get("device", {"kind": "soft_bounds"}),
                       lambda t: device_from_dict({"kind": "soft_bounds", **t}))
     update = _section("update", raw.get("update", {"kind": "stochastic_rounding"}),
@@ -93,8 +117,8 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
     except ConfigError as exc:
         raise ConfigError(f"Invalid config key 'model.{_key_in(str(exc))}': {exc}") from None
     periphery = _section("periphery", raw.get("periphery", {}), Periphery.from_dict)
-    return RunConfig(seed=seed, backend=backend, dtype=dtype, task=task, device=device, update=update,
-                     train=train, model=model, periphery=periphery)
+    return RunConfig(seed=seed, backend=backend, dtype=dtype, progress=progress, task=task, device=device,
+                     update=update, train=train, model=model, periphery=periphery)
 
 
 def _resolve_loss(model: ModelConfig, task: Any) -> ModelConfig:
@@ -115,6 +139,11 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {exc}") from None
 
 
+def config_dir(path: str | Path) -> str:
+    """The absolute folder of a config file (what its relative data paths are resolved against)."""
+    return os.path.dirname(os.path.abspath(os.path.expanduser(str(path))))
+
+
 def load_config(path: str | Path) -> RunConfig:
-    """Parse and resolve a run config file."""
-    return resolve_config(load_toml(path))
+    """Parse and resolve a run config file (relative data paths: against the file's folder)."""
+    return resolve_config(load_toml(path), base_dir=config_dir(path))

@@ -70,18 +70,25 @@ def _git_commit() -> str | None:
 
 def provenance(config: Any, backend_name: str, t0: float) -> dict[str, Any]:
     """Where a result came from: memsim version, backend, dtype, seed, the full resolved config,
-    git commit (if any), Python, platform and the wall time since ``t0`` (``time.perf_counter``)."""
-    return {
+    ``data_sha256`` (``{file: SHA-256}`` of every data file the task read; empty for generated or
+    bundled data), ``class_labels`` (only for a task that maps its own labels to 0..K-1), git commit
+    (if any), Python, platform and the wall time since ``t0`` (``time.perf_counter``)."""
+    out = {
         "memsim_version": __version__,
         "backend": backend_name,
         "dtype": config.dtype,
         "seed": config.seed,
         "config": config.to_dict(),
+        "data_sha256": dict(getattr(config.task, "data_sha256", None) or {}),
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "wall_time_s": time.perf_counter() - t0,
     }
+    labels = getattr(config.task, "class_labels", None)
+    if labels is not None:
+        out["class_labels"] = list(labels)
+    return out
 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:

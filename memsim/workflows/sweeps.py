@@ -22,9 +22,12 @@ The dimensions are the grid keys (in file order), then the zip groups, then ``po
 Each point's result is written atomically to ``DIR/points/<hash>.json`` (``<hash>.failed.json``
 when it failed), the hash being that of the point's full resolved config, so a re-run skips
 finished points and retries failed ones. ``DIR/sweep.json`` pins the sweep: a re-run with a
-different config in the same folder is refused. Points run in a local process pool, or on a Dask
-cluster (``--scheduler``) through the same ``concurrent.futures`` interface: one call of
-:func:`run_point` per point.
+different config in the same folder is refused; the point hashes include the SHA-256 of every data
+file a task reads (``kind = "file"``), so a changed data file makes a different sweep too. The
+top-level ``progress`` key is left out of the hash (``progress = false`` only silences the bar).
+Relative data paths are resolved against the sweep file's folder. Points run in a local process
+pool, or on a Dask cluster (``--scheduler``) through the same ``concurrent.futures`` interface: one
+call of :func:`run_point` per point.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .config import TOP_LEVEL, RunConfig, load_toml, resolve_config
+from .config import SECTIONS, RunConfig, config_dir, load_toml, resolve_config
 from ..errors import ConfigError, MemsimError
 from ..params import check_int, invalid
 
@@ -121,12 +124,20 @@ class Sweep:
         return _sha({"dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
                      "points": [p.hash for p in self.points]})
 
+    def data_sha256(self) -> dict[str, str]:
+        """``{file: SHA-256}`` of every data file the points' tasks read (empty for generated data)."""
+        out: dict[str, str] = {}
+        for p in self.points:
+            out.update(getattr(p.config.task, "data_sha256", None) or {})
+        return dict(sorted(out.items()))
+
     def manifest(self) -> dict[str, Any]:
         """Content of ``sweep.json``: enough for :func:`memsim.workflows.results.collect` to label every point."""
         from ..version import __version__
 
         return {"format": FORMAT, "signature": self.signature(), "memsim_version": __version__,
-                "config": self.raw, "dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
+                "config": self.raw, "data_sha256": self.data_sha256(), "dims": [d.to_dict() for d in self.dims],
+                "seeds": list(self.seeds),
                 "points": [{"hash": p.hash, "index": list(p.index)} for p in self.points]}
 
 
@@ -151,9 +162,17 @@ def _sha(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: Top-level keys that change no result and stay out of :func:`config_hash`.
+UNHASHED = ("progress",)
+
+
 def config_hash(config: RunConfig) -> str:
-    """Short hash (20 hex digits) of a fully resolved run config: a point's file name."""
-    return _sha(config.to_dict())[:20]
+    """Short hash (20 hex digits) of a fully resolved run config: a point's file name.
+
+    The resolved config includes the SHA-256 of a task's data files (so changed data give other
+    hashes); the keys in :data:`UNHASHED` (``progress``) are left out.
+    """
+    return _sha({k: v for k, v in config.to_dict().items() if k not in UNHASHED})[:20]
 
 
 def sweep_seeds(root_seed: int, n: int) -> tuple[int, ...]:
@@ -186,10 +205,9 @@ def _check_key(owner: str, key: Any, value: Any) -> str:
                       value)
     parts = key.split(".")
     top = parts[0]
-    if top not in TOP_LEVEL or (top in ("backend", "dtype") and len(parts) != 1) or \
-            (top not in ("backend", "dtype") and len(parts) != 2):
+    if not ((top in ("backend", "dtype") and len(parts) == 1) or (top in SECTIONS and len(parts) == 2)):
         raise invalid(owner, key, "a dotted key of the run config: 'backend', 'dtype' or 'section.param' with "
-                      "section one of " + ", ".join(TOP_LEVEL[3:]) + " (e.g. 'device.w_max')", value)
+                      "section one of " + ", ".join(SECTIONS) + " (e.g. 'device.w_max')", value)
     return key
 
 
@@ -281,14 +299,15 @@ def _with_overrides(base: dict[str, Any], overrides: dict[str, Any], seed: int) 
     return raw
 
 
-def _expand(base: dict[str, Any], dims: list[Dim], seeds: tuple[int, ...]) -> tuple[Point, ...]:
+def _expand(base: dict[str, Any], dims: list[Dim], seeds: tuple[int, ...],
+            base_dir: str | Path | None = None) -> tuple[Point, ...]:
     points, seen = [], {}
     ranges = [range(len(d.values)) for d in dims]
     for index in itertools.product(*ranges):
         overrides = {k: v for d, i in zip(dims, index) for k, v in zip(d.keys, d.values[i])}
         for k, seed in enumerate(seeds):
             try:
-                config = resolve_config(_with_overrides(base, overrides, seed))
+                config = resolve_config(_with_overrides(base, overrides, seed), base_dir=base_dir)
             except ConfigError as exc:
                 where = ", ".join(f"{key} = {v!r}" for key, v in overrides.items()) or "the base config"
                 raise ConfigError(f"Invalid sweep point ({where}): {exc}") from None
@@ -301,7 +320,7 @@ def _expand(base: dict[str, Any], dims: list[Dim], seeds: tuple[int, ...]) -> tu
     return tuple(points)
 
 
-def parse_sweep(raw: dict[str, Any]) -> Sweep:
+def parse_sweep(raw: dict[str, Any], base_dir: str | Path | None = None) -> Sweep:
     """Validate a parsed sweep document and expand every point (nothing runs).
 
     Every point's config is resolved here, so a bad key or value fails before any point runs,
@@ -311,6 +330,9 @@ def parse_sweep(raw: dict[str, Any]) -> Sweep:
     ----------
     raw : dict
         The parsed TOML: a run config plus a ``sweep`` table.
+    base_dir : str or Path, optional
+        Folder that relative data paths are resolved against (the sweep file's; ``None``: the
+        working directory).
 
     Returns
     -------
@@ -342,12 +364,12 @@ def parse_sweep(raw: dict[str, Any]) -> Sweep:
         raise ConfigError(f"Invalid config key 'seed': {exc}") from None
     seeds = sweep_seeds(root, n_seeds)
     return Sweep(raw=copy.deepcopy(raw), base=base, dims=tuple(dims), seeds=seeds,
-                 points=_expand(base, dims, seeds))
+                 points=_expand(base, dims, seeds, base_dir))
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Parse, validate and expand a sweep config file."""
-    return parse_sweep(load_toml(path))
+    """Parse, validate and expand a sweep config file (relative data paths: against its folder)."""
+    return parse_sweep(load_toml(path), base_dir=config_dir(path))
 
 
 # --- one point -----------------------------------------------------------------------------------
@@ -450,7 +472,13 @@ def _pin(sweep: Sweep, out: Path) -> None:
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("signature") != sweep.signature():
-            diff = _differences(stored.get("config", {}), sweep.raw) or "same file, different expansion"
+            diff = _differences(stored.get("config", {}), sweep.raw)
+            if "data_sha256" in stored and stored["data_sha256"] != sweep.data_sha256():
+                old, new = stored["data_sha256"], sweep.data_sha256()
+                changed = [f"data file {f}: sha256 {old.get(f, '<absent>')[:12]} -> {new.get(f, '<absent>')[:12]}"
+                           for f in sorted(set(old) | set(new)) if old.get(f) != new.get(f)]
+                diff = "; ".join(([diff] if diff else []) + changed)
+            diff = diff or "same file, different expansion (a data file may have changed)"
             raise ConfigError(f"The output folder {str(out)!r} holds a different sweep (pinned in {path}); "
                               f"refusing to mix results. Changes: {diff}. Use another --out folder, or delete "
                               "this one to start over.")
@@ -556,7 +584,8 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
     workers, scheduler
         See :func:`executor`.
     progress : bool or None
-        tqdm bar (points done / failed / remaining, ETA); ``None``: only when stderr is a terminal.
+        tqdm bar (points done / failed / remaining, ETA); ``None``: only when stderr is a terminal and
+        the config does not say ``progress = false``. The points never show per-run bars.
     collect : bool
         Assemble ``DIR/results.nc`` at the end.
     log : callable
@@ -579,6 +608,8 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _pin(sweep, out)
+    if progress is None and sweep.points and not sweep.points[0].config.progress:
+        progress = False  # 'progress = false' in the config (a top-level key: the same at every point)
     todo = _pending(sweep, out)
     done, failures = 0, []
     if todo:
