@@ -16,7 +16,7 @@ def _cmd_run(args) -> int:
 
     config = load_config(args.config)  # validates everything before any work or any file
     quiet = args.quiet or not config.progress  # --quiet, or progress = false in the config
-    summary = run(config, args.out, progress=False if quiet else None)
+    summary = run(config, args.out, progress=False if quiet else None, overwrite=args.overwrite)
     print("\n".join(summary_lines(summary)))
     print(f"wrote {args.out}/summary.json")
     return 0
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="TOML run configuration")
     r.add_argument("--out", required=True, help="output folder (summary.json and figures)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace --out even when it holds a run of another config or files memsim did not write "
+                        "(a re-run of the same config replaces its own folder without this)")
     r.set_defaults(func=_cmd_run)
 
     d = sub.add_parser("demo", help="the headline study: hardware vs ridge over device range and noise")
@@ -85,17 +88,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    """SIGTERM -> SystemExit(143): ``finally`` blocks run (worker pools end, temporary files go)."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    import signal
+    import threading
+
+    from .workflows.outputs import OutputError
+
     args = build_parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
+    except (ConfigError, OutputError) as exc:
         print(f"memsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"memsim {args.command}: interrupted; re-run the same command to resume or start over",
+              file=sys.stderr)
+        return 130
     except MemsimError as exc:
         print(f"memsim {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,14 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["check_float", "check_int", "check_choice", "check_bool", "check_keys", "invalid", "check_array",
-           "check_design", "check_per_weight"]
+           "check_design", "check_per_weight", "MAX_MAGNITUDE", "MAX_FEATURES"]
+
+#: Largest magnitude accepted for a real-valued setting (learning rates, bounds, scales, noise levels):
+#: its square (1e300) and products with ordinary values stay finite in float64 (max ~1.8e308), so
+#: the formulas memsim evaluates (variances, ``X^T X``, ``lr * g``) cannot overflow from the input alone.
+MAX_MAGNITUDE = 1e150
+#: Largest number of input features of a synthetic task (one weight per feature on the crossbar).
+MAX_FEATURES = 1_000_000
 
 
 def invalid(owner: str, name: str, allowed: str, value: Any) -> ConfigError:

@@ -76,8 +76,8 @@ def test_noise_is_the_same_on_every_backend():
 
 @pytest.mark.parametrize("kwargs,name", [
     (dict(output_noise=-0.1), "output_noise"), (dict(weight_noise=float("nan")), "weight_noise"),
-    (dict(dac={"bits": 1, "bound": 1.0}), "bits"), (dict(adc={"bits": 4}), "bound"),
-    (dict(adc={"bound": -1.0}), "bound"), (dict(dac={"levels": 4}), "levels"), (dict(backward="yes"), "backward"),
+    (dict(dac={"bits": 1, "bound": 1.0}), "dac.bits"), (dict(adc={"bits": 4}), "adc.bound"),
+    (dict(adc={"bound": -1.0}), "adc.bound"), (dict(dac={"levels": 4}), "dac.levels"), (dict(backward="yes"), "backward"),
 ])
 def test_bad_periphery_parameters(kwargs, name):
     with pytest.raises(ValueError, match=f"'{name}'"):

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..compare.digital import (fit_weight_decay, flat_weights, logistic_regression, softmax_regression,
                                train_digital)
+from ..errors import ConvergenceError, DivergenceError
 from ..network_math import evaluate, get_loss, loss_and_gradients, mlp_forward
 from ..physics.devices.shifted import ZeroShifted
 from .penalty import constant_drift, few_states_warning, large_step_warning, near_bound_warning, symmetry
@@ -142,7 +143,14 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
     / \\|\\nabla L(m)\\|`, pulses, ...); ``curves`` (per epoch, plus ``test_loss_digital`` and
     ``test_accuracy_digital`` of the undecayed digital network); ``regime_warnings`` (``large_step``,
     ``few_states``, ``near_bound``, ``interpolation`` as for linear runs, per layer;
-    ``no_symmetry_point``; ``separable``).
+    ``no_symmetry_point``; ``separable``; ``digital_diverged`` / ``no_fit`` below); ``failures``.
+
+    A digital network that diverges (:class:`~memsim.errors.DivergenceError` from
+    :func:`~memsim.compare.digital.train_digital`) or a global fit that does not converge
+    (:class:`~memsim.errors.ConvergenceError`) does not fail the run (DESIGN.md, "Failures"): every
+    quantity that needs it is NaN (``null`` in ``summary.json``), listed in ``failures`` as
+    ``{"quantity", "reason"}`` and named in a ``regime_warnings`` line; the digital curves are NaN.
+    A global-fit candidate whose network diverges is skipped (infinite distance).
 
     The global fit trains up to ``GLOBAL_FIT_EVALS + 1`` digital networks; with the plain and the
     per-weight one these dominate the run time for small tiles.
@@ -170,6 +178,14 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
         return train_digital(result.initial_weights, X, y, weight_decay=weight_decay, w_s=w_s, **common, **extra)
 
     warnings: list[str] = []
+    failures: list[dict[str, str]] = []
+
+    def fail(what: str, quantities: tuple[str, ...], error: Exception) -> None:
+        """A comparison-side quantity that cannot be computed: NaN/null, its reason in failures and warnings."""
+        failures.extend({"quantity": q, "reason": str(error)} for q in quantities)
+        tag = "digital_diverged" if isinstance(error, DivergenceError) else "no_fit"
+        warnings.append(f"{tag}: {what}: {error} Null: {', '.join(quantities)}; the in-place results are kept")
+
     stats = result.statistics
     m = result.weights_mean
     m_flat = flat_weights(m, bias)
@@ -183,17 +199,30 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
     else:
         lam = [slope * s["mean_abs_grad"] / per_event for s in stats]
 
-    plain = digital(0.0, 0.0, curves=True)
-    d_plain = float(np.linalg.norm(m_flat - flat_weights(plain["weights_mean"], bias)))
     nan_pair = (math.nan, math.nan)
+    try:
+        plain = digital(0.0, 0.0, curves=True)
+        d_plain = float(np.linalg.norm(m_flat - flat_weights(plain["weights_mean"], bias)))
+    except DivergenceError as error:
+        plain, d_plain = None, math.nan
+        fail("the plain digital network (no decay)", (
+            "digital_test_loss", "digital_test_accuracy", "weight_distance_to_plain_digital",
+            "output_distance_to_plain_digital", "per_weight_relative_distance", "global_relative_distance",
+            "per_weight_shift", "per_weight_relative_output_distance", "global_relative_output_distance"), error)
+    pw, d_pw, pw_eval, shift = None, math.nan, nan_pair, math.nan
     if all(np.all(np.isfinite(L)) for L in lam):
-        pw = digital(lam, [np.full(W.shape, w_s) for W in m])
+        try:
+            pw = digital(lam, [np.full(W.shape, w_s) for W in m])
+        except DivergenceError as error:
+            fail("the per-weight digital network", (
+                "digital_per_weight_test_loss", "digital_per_weight_test_accuracy",
+                "weight_distance_to_per_weight_digital", "output_distance_to_per_weight_digital"), error)
+    if pw is not None:
         d_pw = float(np.linalg.norm(m_flat - flat_weights(pw["weights_mean"], bias)))
         pw_eval = ev(pw["weights_mean"], Xt, yt)
-        shift = float(np.linalg.norm(flat_weights(pw["weights_mean"], bias)
-                                     - flat_weights(plain["weights_mean"], bias)))
-    else:
-        pw, d_pw, pw_eval, shift = None, math.nan, nan_pair, math.nan
+        if plain is not None:
+            shift = float(np.linalg.norm(flat_weights(pw["weights_mean"], bias)
+                                         - flat_weights(plain["weights_mean"], bias)))
 
     # A single global weight decay, fitted to m, for contrast (towards w_s; bias unpenalised).
     lam_nb = np.concatenate([_nonbias(L, bias).ravel() for L in lam])
@@ -205,15 +234,31 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
         scale = float(np.mean(g_all)) / half
     glob_cache: dict[float, dict[str, Any]] = {}
 
+    glob_diverged: list[DivergenceError] = []
+
     def glob_distance(value: float) -> float:
-        glob_cache[value] = digital(value, w_s if math.isfinite(w_s) else 0.0)
+        try:
+            glob_cache[value] = digital(value, w_s if math.isfinite(w_s) else 0.0)
+        except DivergenceError as error:  # too large a decay (lr * lambda > 2) or lr: not a candidate
+            glob_diverged.append(error)
+            return math.inf
         return float(np.linalg.norm(m_flat - flat_weights(glob_cache[value]["weights_mean"], bias)))
 
+    lam_glob, d_glob, glob_eval = math.nan, math.nan, nan_pair
+    glob_quantities = ("global_weight_decay_fit", "digital_global_test_loss", "digital_global_test_accuracy",
+                       "weight_distance_to_global_digital", "output_distance_to_global_digital",
+                       "global_relative_distance", "global_relative_output_distance")
     if scale > 0 and math.isfinite(scale):
-        lam_glob, d_glob = fit_weight_decay(glob_distance, scale, max_evals=GLOBAL_FIT_EVALS)
-        glob_eval = ev(glob_cache[lam_glob]["weights_mean"], Xt, yt)
-    else:
-        lam_glob, d_glob, glob_eval = math.nan, math.nan, nan_pair
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):  # infinite distances of diverged candidates
+                lam_glob, d_glob = fit_weight_decay(glob_distance, scale, max_evals=GLOBAL_FIT_EVALS)
+            if not (lam_glob in glob_cache and math.isfinite(d_glob)):
+                raise glob_diverged[-1] if glob_diverged else ConvergenceError("fit_weight_decay: no finite candidate")
+            glob_eval = ev(glob_cache[lam_glob]["weights_mean"], Xt, yt)
+        except (ConvergenceError, DivergenceError) as error:
+            lam_glob, d_glob, glob_eval = math.nan, math.nan, nan_pair
+            fail("the global weight-decay fit" + (" (every candidate diverged)" if isinstance(error, DivergenceError)
+                                                  else ""), glob_quantities, error)
 
     # Exact optima of a linear classifier (no hidden layer), where they exist.
     exact = {}
@@ -246,13 +291,14 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
     def out_distance(W):
         return float(np.sqrt(np.mean(np.sum((out_m - mlp_forward(W, Xt, act, bias)[0]) ** 2, axis=1))))
 
-    o_plain = out_distance(plain["weights_mean"])
+    o_plain = out_distance(plain["weights_mean"]) if plain is not None else math.nan
     o_pw = out_distance(pw["weights_mean"]) if pw is not None else math.nan
     o_glob = out_distance(glob_cache[lam_glob]["weights_mean"]) if lam_glob in glob_cache else math.nan
 
     final_tr, final_te = ev(result.weights_final, X, y), ev(result.weights_final, Xt, yt)
     mean_tr, mean_te = ev(m, X, y), ev(m, Xt, yt)
-    plain_te = ev(plain["weights_mean"], Xt, yt)
+    plain_te = ev(plain["weights_mean"], Xt, yt) if plain is not None else nan_pair
+    nan_curve = [math.nan] * len(result.orders)
     summary = {
         "layer_sizes": sizes,
         "loss": loss,
@@ -285,9 +331,12 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
         "global_relative_output_distance": o_glob / o_plain if o_plain > 0 else math.nan,
         **exact,
         "per_layer": per_layer,
-        "curves": {**result.curves, "test_loss_digital": list(plain["curves"]["test_loss"]),
-                   "test_accuracy_digital": list(plain["curves"]["test_accuracy"])},
+        "curves": {**result.curves,
+                   "test_loss_digital": list(plain["curves"]["test_loss"]) if plain is not None else nan_curve,
+                   "test_accuracy_digital": (list(plain["curves"]["test_accuracy"]) if plain is not None
+                                             else nan_curve)},
         "regime_warnings": warnings,
+        "failures": failures,
     }
     arrays = {
         "data": data,
@@ -297,7 +346,7 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
         "lambda_plugin": lam,
         "mean_abs_grad": [s["mean_abs_grad"] for s in stats],
         "mean_abs_grad_w": [s["mean_abs_grad_w"] for s in stats],
-        "digital_weights_mean": plain["weights_mean"],
+        "digital_weights_mean": plain["weights_mean"] if plain is not None else None,
         "digital_per_weight_weights_mean": pw["weights_mean"] if pw is not None else None,
         "w_s": w_s,
     }

@@ -420,6 +420,38 @@ def near_bound_warning(m: np.ndarray, device: Any, where: str = "") -> list[str]
             "bound: hard clipping is a separate, non-quadratic shrinkage"]
 
 
+def truncation_warning(stats_list: Any) -> list[str]:
+    """``max_pulses``: programming events whose pulse count was cut at the rule's ``max_pulses`` (or nothing).
+
+    ``stats_list`` is a list (or one) of statistics dicts: ``Tile.statistics()`` or the layers' assembled
+    ``TrainResult.statistics``, with the per-cell ``events_truncated`` and ``pulses_lost`` (counted on every
+    update, not only in the averaging window), ``events_total`` (programming events of each cell: a scalar,
+    or per cell as a layer assembles it) and ``max_pulses``. Counts are cell events: one programming event of
+    an ``r x c`` tile is ``r c`` of them. Returns one line, or ``[]`` when nothing was truncated (or the
+    statistics hold no truncation counters).
+    """
+    if isinstance(stats_list, dict):
+        stats_list = [stats_list]
+    truncated = lost = total = 0
+    caps: set[int] = set()
+    for stats in stats_list:
+        if "events_truncated" not in stats:
+            continue
+        cut = np.asarray(stats["events_truncated"])
+        truncated += sum(cut.ravel().tolist())  # Python integers: exact, no int64 overflow
+        lost += sum(np.asarray(stats["pulses_lost"]).ravel().tolist())
+        if "events_total" in stats:
+            total += sum(np.broadcast_to(np.asarray(stats["events_total"]), cut.shape).ravel().tolist())
+        if "max_pulses" in stats:
+            caps.update(int(k) for k in np.unique(np.asarray(stats["max_pulses"])).tolist())
+    if truncated == 0:
+        return []
+    of = f" of {total}" if total else ""
+    cap = ", ".join(str(k) for k in sorted(caps)) if caps else "?"
+    return [f"max_pulses: {truncated} programming events{of} were cut at max_pulses = {cap}, {lost} pulses lost: "
+            "raise update.max_pulses or dw_min"]
+
+
 def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float | None = None,
                     rule: Any = None, batch_size: int = 1, accumulate: bool = False) -> list[str]:
     r"""Where the Tikhonov picture of THEORY.md is not expected to hold (never an exception).

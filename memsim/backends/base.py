@@ -23,6 +23,14 @@ class TileStatistics:
     ``sum_abs_grad_w`` = sum of ``|g| * w`` (``w`` read before the update), ``sum_w`` = sum of the
     weights after each update.
 
+    ``events_truncated``/``pulses_lost`` (int64, per cell) are counted on every update, like the
+    pulse counts (not only in the window): the programming events whose requested pulse count
+    ``n`` exceeded the rule's ``max_pulses`` (they applied ``max_pulses``), and the sum of their
+    ``n - max_pulses``. The request is bounded at ``2**53`` pulses
+    (:func:`memsim.physics.pulse_law.pulse_magnitude`) and the sum saturates at the int64 maximum.
+    The pulse-coincidence rule never truncates (its count is at most the bit length, and
+    ``max_pulses`` does not apply to it).
+
     A kernel for which the memory traffic of the int64 pulse counters matters (the Numba
     pulse-coincidence kernel at batch 1) counts into int32 ``pending_up``/``pending_down``
     instead (:meth:`pending_counters`); they are added to the totals before they could overflow
@@ -37,6 +45,14 @@ class TileStatistics:
     pending_up: Any = None
     pending_down: Any = None
     pending_max: int = 0
+    events_truncated: Any = None
+    pulses_lost: Any = None
+
+    def __post_init__(self) -> None:
+        if self.events_truncated is None:
+            self.events_truncated = np.zeros(np.shape(self.n_up), dtype=np.int64)
+        if self.pulses_lost is None:
+            self.pulses_lost = np.zeros(np.shape(self.n_up), dtype=np.int64)
 
     @classmethod
     def zeros(cls, backend: "Backend", rows: int, cols: int) -> "TileStatistics":
@@ -44,7 +60,8 @@ class TileStatistics:
         z = backend.xp.zeros
         return cls(z((rows, cols), dtype=np.int64), z((rows, cols), dtype=np.int64),
                    z((rows, cols), dtype=np.float64), z((rows, cols), dtype=np.float64),
-                   z((rows, cols), dtype=np.float64))
+                   z((rows, cols), dtype=np.float64), events_truncated=z((rows, cols), dtype=np.int64),
+                   pulses_lost=z((rows, cols), dtype=np.int64))
 
     def pending_counters(self, xp, most: int):
         """int32 (pending_up, pending_down) that can take ``most`` more pulses per cell, or

@@ -49,16 +49,19 @@ class NumpyBackend(Backend):
                 n, up, self.last_bl[b] = self._coincidences(rule, device, x[b], d[b], grad, lr, step + b, seed)
             else:
                 n, up = self._pulse_counts(rule, device, grad, lr, step + b, seed)
+                n = self._cap(n, rule.max_pulses, stats)
             self._event(device, weights, cell_params, grad, n, up, step + b, seed, record, stats)
 
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
                            uniform_params=False):
         n, up = self._pulse_counts(rule, device, grad, lr, step, seed)
-        self._event(device, weights, cell_params, grad, n, up, step, seed, record, stats)
+        self._event(device, weights, cell_params, grad, self._cap(n, rule.max_pulses, stats), up, step, seed,
+                    record, stats)
 
     @staticmethod
     def _pulse_counts(rule, device, grad, lr, step, seed):
-        """Pulse counts and directions of the requests ``-lr * grad`` (:mod:`memsim.physics.updates`)."""
+        """Requested pulse counts (before the cap; at most ``2**53``: ``pulse_magnitude`` bounds the
+        request) and directions of the requests ``-lr * grad`` (:mod:`memsim.physics.updates`)."""
         cells = np.arange(grad.size).reshape(grad.shape)
         a = _magnitude(grad, lr, device.dw_min)
         if rule.kind == "stochastic_rounding":
@@ -68,7 +71,18 @@ class NumpyBackend(Backend):
             n = _count_deterministic(a)
         else:
             raise ValueError(f"the {rule.kind!r} rule cannot program a dense (accumulated) gradient")
-        return np.minimum(n.astype(np.int64), rule.max_pulses), _direction(grad, lr)
+        return n.astype(np.int64), _direction(grad, lr)
+
+    @staticmethod
+    def _cap(n, max_pulses, stats):
+        """The cap: a request of ``n > max_pulses`` pulses gets ``max_pulses``; such events are counted in
+        ``stats.events_truncated`` and their ``n - max_pulses`` in ``stats.pulses_lost`` (saturating)."""
+        over = n > max_pulses
+        if over.any():
+            stats.events_truncated += over
+            lost = np.where(over, n - max_pulses, 0)
+            stats.pulses_lost += np.minimum(lost, np.iinfo(np.int64).max - stats.pulses_lost)
+        return np.minimum(n, max_pulses)
 
     @staticmethod
     def _coincidences(rule, device, x, d, grad, lr, step, seed):

@@ -22,12 +22,17 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit, logsumexp
 
-from ..errors import ConvergenceError
+from ..errors import ConvergenceError, DivergenceError
 from ..network_math import evaluate, get_loss, mlp_backward, mlp_forward
 from ..params import check_array, check_bool, check_float, check_int, check_per_weight, invalid
 
 __all__ = ["logistic_regression", "softmax_regression", "train_digital", "penalty_matrices",
-           "fit_weight_decay", "flat_weights"]
+           "fit_weight_decay", "flat_weights", "DIVERGENCE_LIMIT"]
+
+#: :func:`train_digital` stops with :class:`~memsim.errors.DivergenceError` when a weight is non-finite
+#: or larger than this in magnitude at the end of an epoch (no sensible network gets near it; the
+#: check costs one ``max|W|`` per layer and epoch).
+DIVERGENCE_LIMIT = 1e100
 
 
 # ---------------------------------------------------------------------------- exact L2 classifiers
@@ -253,6 +258,17 @@ def _check_rates(owner: str, lrs: Any, epochs: int) -> np.ndarray:
     return rates
 
 
+def _check_divergence(owner: str, W: list[np.ndarray], epoch: int, epochs: int, lr: float) -> None:
+    """Raise :class:`~memsim.errors.DivergenceError` if a weight is non-finite or beyond :data:`DIVERGENCE_LIMIT`."""
+    big = max(float(np.max(np.abs(w))) if w.size else 0.0 for w in W)
+    if math.isfinite(big) and big <= DIVERGENCE_LIMIT:
+        return
+    what = "non-finite weights" if not math.isfinite(big) else f"max|w| = {big:.3g} > {DIVERGENCE_LIMIT:g}"
+    reason = f"epoch {epoch + 1} of {epochs}: {what} (lr = {lr:g})"
+    raise DivergenceError(f"{owner}: the digital SGD diverged at {reason}; stopped early. A smaller train.lr "
+                          "(or weight decay) keeps it stable.", epoch=epoch + 1, reason=reason)
+
+
 def train_digital(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "softmax",
                       activation: str = "tanh", bias: bool = True, n_classes: int | None = None,
                       lrs: Any, permutations: Any, batch_size: int = 1, accumulate: bool = False,
@@ -304,6 +320,15 @@ def train_digital(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "so
     dict
         ``weights_final``, ``weights_mean`` (lists per layer) and ``curves`` (per epoch ``train_loss``,
         ``train_accuracy`` and, with test data, ``test_loss``, ``test_accuracy``).
+
+
+    Raises
+    ------
+    memsim.errors.DivergenceError
+        At the end of the first epoch whose weights are non-finite or exceed :data:`DIVERGENCE_LIMIT`
+        in magnitude (too large a learning rate or weight decay: ``lr * lambda > 2`` alone makes the
+        decay unstable). The message names the epoch, the largest ``|w|`` and the learning rate;
+        the run path turns it into ``null`` comparison quantities with a ``failures`` entry.
     """
     owner = "train_digital"
     X = check_array(owner, "X", X, ("n", "d"))
@@ -339,51 +364,53 @@ def train_digital(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "so
     curves: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
     if X_test is not None:
         curves.update(test_loss=[], test_accuracy=[])
-    for epoch in range(epochs):
-        lr = float(lr_arr[epoch])
-        for s in range(0, n, batch_size):
-            idx = perms[epoch, s:s + batch_size]
-            if events >= start:
-                recording = True
-            out, cache = mlp_forward(W, X[idx], activation, bias)
-            deltas = mlp_backward(W, cache, lf.grad(out, T[idx]), activation, bias)
-            m = idx.size
-            if accumulate:
-                for k in range(len(W)):
-                    W[k] -= lr * (deltas[k].T @ cache[k][0] + m * lam[k] * (W[k] - ws[k]))
-                    if recording:
-                        sums[k] += W[k]
-                events += 1
-                recorded += int(recording)
-            elif not decay and (not recording or m == 1):
-                for k in range(len(W)):  # sum of the rank-1 steps (no decay: the order does not matter)
-                    W[k] -= lr * (deltas[k].T @ cache[k][0])
-                    if recording:
-                        sums[k] += W[k]
-                events += m
-                recorded += m if recording else 0
-            elif not decay:  # weights after each of the m steps, summed in closed form
-                coef = (m - np.arange(m))[:, None].astype(np.float64)
-                for k in range(len(W)):
-                    sums[k] += m * W[k] - lr * ((deltas[k] * coef).T @ cache[k][0])
-                    W[k] -= lr * (deltas[k].T @ cache[k][0])
-                events += m
-                recorded += m
-            else:
-                for b in range(m):
+    with np.errstate(over="ignore", invalid="ignore"):  # a divergence is detected per epoch and raised
+        for epoch in range(epochs):
+            lr = float(lr_arr[epoch])
+            for s in range(0, n, batch_size):
+                idx = perms[epoch, s:s + batch_size]
+                if events >= start:
+                    recording = True
+                out, cache = mlp_forward(W, X[idx], activation, bias)
+                deltas = mlp_backward(W, cache, lf.grad(out, T[idx]), activation, bias)
+                m = idx.size
+                if accumulate:
                     for k in range(len(W)):
-                        W[k] -= lr * (np.outer(deltas[k][b], cache[k][0][b]) + lam[k] * (W[k] - ws[k]))
+                        W[k] -= lr * (deltas[k].T @ cache[k][0] + m * lam[k] * (W[k] - ws[k]))
                         if recording:
                             sums[k] += W[k]
                     events += 1
                     recorded += int(recording)
-        tr = evaluate(W, X, y, lf, activation, bias, n_classes)
-        curves["train_loss"].append(tr[0])
-        curves["train_accuracy"].append(tr[1])
-        if X_test is not None:
-            te = evaluate(W, np.asarray(X_test, dtype=np.float64), y_test, lf, activation, bias, n_classes)
-            curves["test_loss"].append(te[0])
-            curves["test_accuracy"].append(te[1])
+                elif not decay and (not recording or m == 1):
+                    for k in range(len(W)):  # sum of the rank-1 steps (no decay: the order does not matter)
+                        W[k] -= lr * (deltas[k].T @ cache[k][0])
+                        if recording:
+                            sums[k] += W[k]
+                    events += m
+                    recorded += m if recording else 0
+                elif not decay:  # weights after each of the m steps, summed in closed form
+                    coef = (m - np.arange(m))[:, None].astype(np.float64)
+                    for k in range(len(W)):
+                        sums[k] += m * W[k] - lr * ((deltas[k] * coef).T @ cache[k][0])
+                        W[k] -= lr * (deltas[k].T @ cache[k][0])
+                    events += m
+                    recorded += m
+                else:
+                    for b in range(m):
+                        for k in range(len(W)):
+                            W[k] -= lr * (np.outer(deltas[k][b], cache[k][0][b]) + lam[k] * (W[k] - ws[k]))
+                            if recording:
+                                sums[k] += W[k]
+                        events += 1
+                        recorded += int(recording)
+            _check_divergence(owner, W, epoch, epochs, lr)
+            tr = evaluate(W, X, y, lf, activation, bias, n_classes)
+            curves["train_loss"].append(tr[0])
+            curves["train_accuracy"].append(tr[1])
+            if X_test is not None:
+                te = evaluate(W, np.asarray(X_test, dtype=np.float64), y_test, lf, activation, bias, n_classes)
+                curves["test_loss"].append(te[0])
+                curves["test_accuracy"].append(te[1])
     if recorded == 0:
         raise invalid(owner, "average_from", "a fraction that leaves at least one update in the window", average_from)
     return {"weights_final": W, "weights_mean": [s / recorded for s in sums],

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..params import check_bool, check_choice, check_float, check_int, check_keys, invalid
+from ..params import MAX_MAGNITUDE, check_bool, check_choice, check_float, check_int, check_keys, invalid
 
 __all__ = ["TrainConfig", "ModelConfig"]
 
@@ -19,7 +19,7 @@ class TrainConfig:
     """In-place SGD settings."""
 
     lr: float = 0.005
-    """Per-sample learning rate; > 0."""
+    """Per-sample learning rate; in (0, 1e150] (:data:`memsim.params.MAX_MAGNITUDE`)."""
     epochs: int = 300
     """Passes over the training set; >= 1."""
     batch_size: int = 1
@@ -31,25 +31,42 @@ class TrainConfig:
     lr_schedule: str = "constant"
     """'constant' or 'step' (multiply by ``lr_gamma`` at each epoch of ``lr_step_epochs``)."""
     lr_step_epochs: tuple[int, ...] = ()
-    """Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``."""
+    """Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``: each in
+    ``[1, epochs - 1]``; only with ``lr_schedule = 'step'``."""
     lr_gamma: float = 0.1
-    """Factor of the 'step' schedule; > 0."""
+    """Factor of the 'step' schedule; in (0, 1e150], and every rate of the schedule in (0, 1e150]."""
     init_std: float = 0.0
     """Initial weights ~ N(0, init_std^2) from the run seed (0: all zero); >= 0."""
 
     def __post_init__(self) -> None:
         owner = "train"
-        object.__setattr__(self, "lr", check_float(owner, "lr", self.lr, 0.0, lo_open=True))
+        object.__setattr__(self, "lr", check_float(owner, "lr", self.lr, 0.0, MAX_MAGNITUDE, lo_open=True))
         object.__setattr__(self, "epochs", check_int(owner, "epochs", self.epochs, 1))
         object.__setattr__(self, "batch_size", check_int(owner, "batch_size", self.batch_size, 1))
         check_bool(owner, "accumulate", self.accumulate)
         object.__setattr__(self, "average_from", check_float(owner, "average_from", self.average_from, 0.0, 1.0,
                                                              hi_open=True))
         check_choice(owner, "lr_schedule", self.lr_schedule, ("constant", "step"))
+        if isinstance(self.lr_step_epochs, (str, bytes)) or not isinstance(self.lr_step_epochs, (list, tuple)):
+            raise invalid(owner, "lr_step_epochs", "a list of epochs", self.lr_step_epochs)
         steps = tuple(check_int(owner, "lr_step_epochs", e, 1) for e in self.lr_step_epochs)
+        if steps and self.lr_schedule != "step":
+            raise invalid(owner, "lr_step_epochs", "empty with lr_schedule = 'constant' (a step needs "
+                          "lr_schedule = 'step')", list(steps))
+        late = [e for e in steps if e >= self.epochs]
+        if late:
+            raise invalid(owner, "lr_step_epochs", f"epochs in [1, {self.epochs - 1}] (a step at epoch e changes "
+                          f"the rate from the (e+1)-th of epochs = {self.epochs} on)", list(steps))
         object.__setattr__(self, "lr_step_epochs", steps)
-        object.__setattr__(self, "lr_gamma", check_float(owner, "lr_gamma", self.lr_gamma, 0.0, lo_open=True))
-        object.__setattr__(self, "init_std", check_float(owner, "init_std", self.init_std, 0.0))
+        object.__setattr__(self, "lr_gamma", check_float(owner, "lr_gamma", self.lr_gamma, 0.0, MAX_MAGNITUDE,
+                                                         lo_open=True))
+        if steps:  # the largest and smallest rate of the schedule must stay in range too
+            peak = self.lr * max(1.0, self.lr_gamma) ** len(steps)
+            low = self.lr * min(1.0, self.lr_gamma) ** len(steps)
+            if not (peak <= MAX_MAGNITUDE and low > 0.0):
+                raise invalid(owner, "lr_gamma", f"a factor that keeps every rate lr * lr_gamma**k of the schedule "
+                              f"in (0, {MAX_MAGNITUDE:g}] (lr = {self.lr:g}, {len(steps)} steps)", self.lr_gamma)
+        object.__setattr__(self, "init_std", check_float(owner, "init_std", self.init_std, 0.0, MAX_MAGNITUDE))
 
     def to_dict(self) -> dict[str, Any]:
         """All settings (lists for tuples)."""

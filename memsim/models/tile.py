@@ -74,6 +74,7 @@ class Tile:
         self.step = 0
         self.recording = False
         self.recorded_events = 0
+        self.events_total = 0  # programming events since the statistics were last reset
         params = device.sample_cell_parameters(self.rows, self.cols, self.seed)
         self._cell_params = self.backend.asarray(params, dtype=np.float64)
         self._uniform_params = bool(np.all(params == params[:, :1, :1]))  # no d2d spread, no faults
@@ -113,8 +114,18 @@ class Tile:
         return dict(zip(self.device.all_cell_parameters, params))
 
     def program(self, w) -> None:
-        """Set the weights (ideal programming, clipped to each cell's bounds; stuck cells stay put)."""
-        w = np.broadcast_to(np.asarray(w, dtype=np.float64), (self.rows, self.cols))
+        """Set the weights (ideal programming, clipped to each cell's bounds; stuck cells stay put).
+
+        ``w``: a real scalar (every cell) or an array of exactly ``(rows, cols)``; other shapes are refused
+        rather than broadcast, complex values rather than cut to their real part.
+        """
+        if np.iscomplexobj(w):
+            raise invalid("Tile.program", "w", "real numbers", "a complex array")
+        w = np.asarray(w, dtype=np.float64)
+        if w.ndim != 0 and w.shape != (self.rows, self.cols):
+            raise invalid("Tile.program", "w", f"a scalar or an array of shape ({self.rows}, {self.cols})",
+                          f"shape {w.shape}")
+        w = np.broadcast_to(w, (self.rows, self.cols))
         if not np.all(np.isfinite(w)):
             raise invalid("Tile.program", "w", "finite numbers", "an array with non-finite values")
         new = np.clip(w + self.reference, self._w_min, self._w_max)
@@ -124,6 +135,8 @@ class Tile:
 
     # ------------------------------------------------------------------ reads
     def _batch(self, name: str, v, size: int) -> tuple[np.ndarray, bool]:
+        if np.iscomplexobj(v):
+            raise invalid("Tile", name, "real numbers", "a complex array")
         v = np.asarray(v, dtype=np.float64)
         single = v.ndim == 1
         v2 = v[None, :] if single else v
@@ -215,6 +228,7 @@ class Tile:
                                       d=self.backend.asarray(db, dtype=np.float64), **common)
             events = xb.shape[0]
         self.step += events
+        self.events_total += events
         if self.recording:
             self.recorded_events += events
 
@@ -240,6 +254,7 @@ class Tile:
             lrs=np.asarray(lrs, dtype=np.float64), batch_size=int(batch_size), accumulate=bool(accumulate),
             step=self.step, seed=self.seed, record_from=int(record_from), stats=self._stats)
         self.step += events
+        self.events_total += events
         self.recorded_events += recorded
         if recorded:
             self.recording = True
@@ -254,9 +269,10 @@ class Tile:
         self.recording = False
 
     def reset_statistics(self) -> None:
-        """Zero the recorded sums, the event count and the pulse counters."""
+        """Zero the recorded sums, the event counts and the pulse and truncation counters."""
         self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
         self.recorded_events = 0
+        self.events_total = 0
 
     def statistics(self) -> dict[str, Any]:
         """Recorded per-weight statistics as NumPy arrays.
@@ -267,7 +283,14 @@ class Tile:
             ``events`` (programming events in the window), ``pulses_up``, ``pulses_down`` (all
             updates), ``sum_abs_grad``, ``sum_abs_grad_w``, ``sum_w`` (window sums) and, when
             ``events > 0``, the means ``mean_abs_grad`` (``E|g|``), ``mean_abs_grad_w``
-            (``E[|g| w]``) and ``weights_mean``.
+            (``E[|g| w]``) and ``weights_mean``. Always, counted on every update since the last
+            :meth:`reset_statistics` (not only in the window), int64 per cell:
+            ``events_truncated`` (programming events that requested more than the rule's
+            ``max_pulses`` pulses and applied ``max_pulses``) and ``pulses_lost`` (the sum of their
+            requested minus applied pulses; a request counts at most ``2**53`` pulses, and the sum
+            saturates at the int64 maximum); plus the scalars ``events_total`` (programming events
+            over the same span; each is one event of every cell) and ``max_pulses`` (the cap), which
+            :func:`memsim.analysis.penalty.truncation_warning` reads.
         """
         s = self._stats
         s.settle()
@@ -278,6 +301,10 @@ class Tile:
             "sum_abs_grad": self.backend.to_numpy(s.sum_abs_grad),
             "sum_abs_grad_w": self.backend.to_numpy(s.sum_abs_grad_w),
             "sum_w": self.backend.to_numpy(s.sum_w),
+            "events_truncated": self.backend.to_numpy(s.events_truncated),
+            "pulses_lost": self.backend.to_numpy(s.pulses_lost),
+            "events_total": self.events_total,
+            "max_pulses": int(self.update_rule.max_pulses),
         }
         if self.zero_shift:  # effective coordinates w - r
             r = self.reference

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..params import check_bool, check_float, check_int, check_keys, invalid
+from ..errors import ConfigError
+from ..params import MAX_MAGNITUDE, check_bool, check_float, check_int, check_keys, invalid
 
 __all__ = ["Quantizer", "Periphery", "quantize"]
 
@@ -35,7 +36,7 @@ class Quantizer:
     bits: int | None = None
     """Resolution in bits (2..32); ``None``: no rounding."""
     bound: float | None = None
-    """Clipping bound (> 0); ``None``: no clipping."""
+    """Clipping bound, in (0, 1e150]; ``None``: no clipping."""
 
     def __post_init__(self) -> None:
         if self.bits is not None:
@@ -43,7 +44,8 @@ class Quantizer:
             if self.bound is None:
                 raise invalid("Quantizer", "bound", "a float in (0, inf) when 'bits' is set", None)
         if self.bound is not None:
-            object.__setattr__(self, "bound", check_float("Quantizer", "bound", self.bound, 0.0, lo_open=True))
+            object.__setattr__(self, "bound", check_float("Quantizer", "bound", self.bound, 0.0, MAX_MAGNITUDE,
+                                                          lo_open=True))
 
     @property
     def active(self) -> bool:
@@ -88,8 +90,8 @@ class Periphery:
                 object.__setattr__(self, name, _quantizer_from_dict(name, value))
             elif not isinstance(value, Quantizer):
                 raise invalid("Periphery", name, "a Quantizer or a table with 'bits' and 'bound'", value)
-        object.__setattr__(self, "output_noise", check_float("Periphery", "output_noise", self.output_noise, 0.0))
-        object.__setattr__(self, "weight_noise", check_float("Periphery", "weight_noise", self.weight_noise, 0.0))
+        for name in ("output_noise", "weight_noise"):
+            object.__setattr__(self, name, check_float("Periphery", name, getattr(self, name), 0.0, MAX_MAGNITUDE))
         check_bool("Periphery", "backward", self.backward)
 
     @property
@@ -110,7 +112,14 @@ class Periphery:
 
 
 def _quantizer_from_dict(name: str, data: dict[str, Any]) -> Quantizer:
+    """The ``dac`` or ``adc`` table; errors name ``dac.bits`` etc. (so a config names ``periphery.dac.bits``)."""
     for key in data:
         if key not in ("bits", "bound"):
-            raise invalid(f"periphery.{name}", key, "absent (allowed keys: bits, bound)", data[key])
-    return Quantizer(**data)
+            raise invalid("Periphery", f"{name}.{key}", "absent (allowed keys: bits, bound)", data[key])
+    try:
+        return Quantizer(**data)
+    except ConfigError as exc:
+        text = str(exc)
+        key = text.split("'")[1] if text.count("'") >= 2 else "?"
+        raise ConfigError(text.replace(f"The '{key}' parameter of Quantizer",
+                                       f"The '{name}.{key}' parameter of Periphery", 1)) from None

@@ -23,8 +23,14 @@ direction :math:`\Delta > 0` (up):
     n_{\text{deterministic}} = \lfloor a + 1/2 \rfloor,
 
 with :math:`u` the Philox uniform of stream ``STREAM_ROUNDING`` (needed only where
-:math:`a - \lfloor a \rfloor > 0`; kernels draw it only there). The cap ``max_pulses`` is applied
-by the kernels in integer arithmetic.
+:math:`a - \lfloor a \rfloor > 0`; kernels draw it only there). The request is bounded,
+:math:`a \leftarrow \min(a, 2^{53})` (``MAX_REQUEST``; not a number counts as 0), *before* any
+conversion to an integer: every count is then an exact integer below :math:`2^{53} + 1`, so no
+backend overflows a 64-bit integer on any finite request (an enormous request is a request of
+:math:`2^{53}` pulses). Requests below :math:`2^{53}` are unchanged. The cap ``max_pulses`` is
+applied by the kernels in integer arithmetic: an event requesting :math:`n > n_{\max}` pulses gets
+:math:`n_{\max}`, and the kernels count it as truncated, with :math:`n - n_{\max}` pulses lost
+(``Tile.statistics()``: ``events_truncated``, ``pulses_lost``).
 
 One pulse (:mod:`memsim.physics.devices.base`)
 ----------------------------------------------
@@ -59,13 +65,20 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["LAW_FUNCTIONS", "pulse_magnitude", "pulse_direction", "rounding_fraction", "pulse_count_stochastic",
-           "pulse_count_deterministic", "cell_moves", "up_down_factor", "one_pulse", "event_noise"]
+#: Largest request :func:`pulse_magnitude` returns, in pulses (``2**53``: every count stays an exact
+#: integer in float64 and far inside the int64 range; the literal in the function is this value).
+MAX_REQUEST = 2.0 ** 53
+
+__all__ = ["LAW_FUNCTIONS", "MAX_REQUEST", "pulse_magnitude", "pulse_direction", "rounding_fraction",
+           "pulse_count_stochastic", "pulse_count_deterministic", "cell_moves", "up_down_factor", "one_pulse",
+           "event_noise"]
 
 
 def pulse_magnitude(g, lr, dw_nominal):
-    """Requested number of pulses :math:`a = |-\\eta g| / \\Delta w_{\\min}` (a float >= 0)."""
-    return abs(-lr * g) / dw_nominal
+    """Requested number of pulses :math:`a = |-\\eta g| / \\Delta w_{\\min}` (a float >= 0), bounded by
+    ``MAX_REQUEST`` = :math:`2^{53}` so that no count converts to an integer out of range (not a number: 0)."""
+    a = abs(-lr * g) / dw_nominal
+    return a if a < 9007199254740992.0 else (9007199254740992.0 if a >= 9007199254740992.0 else 0.0)
 
 
 def pulse_direction(g, lr) -> bool:

@@ -13,7 +13,13 @@ device's *nominal* step (the periphery does not know a cell's own step):
     i.e. ``floor(|Delta|/dw_min + 0.5)``. Requests below ``dw_min / 2`` are lost (a dead zone).
 
 Both cap ``n`` at ``max_pulses`` (default 65535): a request larger than that is a saturating
-write, and the cap keeps extreme inputs from running unbounded loops.
+write, and the cap keeps extreme inputs from running unbounded loops. A capped event is never silent:
+every backend counts it per cell (``Tile.statistics()``: ``events_truncated``, and ``pulses_lost``,
+the requested minus the applied pulses), and
+:func:`memsim.analysis.penalty.truncation_warning` reports it. The request is bounded at ``2**53``
+pulses before any integer conversion (:func:`memsim.physics.pulse_law.pulse_magnitude`), so an
+enormous finite request (``|Delta| >= 2**63 dw_min``) applies ``max_pulses`` pulses on every backend
+instead of overflowing.
 
 ``pulse_coincidence``
     Stochastic bit streams (Gokmen & Vlasov 2016; aihwkit's ``StochasticCompressed`` pulse type with
@@ -37,6 +43,7 @@ write, and the cap keeps extreme inputs from running unbounded loops.
       ``E[n_ij] dw_min = BL A B |x_i d_j| dw_min = lr |x_i d_j|``: the mean update is the request.
 
     Every pulse is then applied exactly (state-dependent step, its own cycle-to-cycle draw).
+    ``max_pulses`` does not apply to this rule: ``n_ij <= BL <= desired_bl``, so nothing is truncated.
 
 The rounding rules are written once, as code, in :mod:`memsim.physics.pulse_law`
 (``pulse_magnitude``, ``pulse_direction``, ``pulse_count_stochastic``, ``pulse_count_deterministic``),

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .registry import Dataset, _Task, data_generator, register_task
-from ..params import check_choice, check_float, check_int, invalid
+from ..params import MAX_FEATURES, MAX_MAGNITUDE, check_choice, check_float, check_int, invalid
 
 __all__ = ["ClassificationData", "DigitsTask", "BreastCancerTask", "MNISTTask", "TeacherClassificationTask",
            "read_idx", "write_idx", "standardize", "CLASSIFICATION_TASKS"]
@@ -191,10 +191,12 @@ class TeacherClassificationTask(_ClassificationTask):
 
     def __post_init__(self) -> None:
         owner = "task 'teacher_classification'"
-        for name in ("n_train", "n_test", "n_features"):
+        for name in ("n_train", "n_test"):
             object.__setattr__(self, name, check_int(owner, name, getattr(self, name), 1))
+        object.__setattr__(self, "n_features", check_int(owner, "n_features", self.n_features, 1, MAX_FEATURES))
         object.__setattr__(self, "n_classes", check_int(owner, "n_classes", self.n_classes, 2))
-        object.__setattr__(self, "teacher_std", check_float(owner, "teacher_std", self.teacher_std, 0.0))
+        object.__setattr__(self, "teacher_std", check_float(owner, "teacher_std", self.teacher_std, 0.0,
+                                                            MAX_MAGNITUDE))
         check_choice(owner, "labels", self.labels, ("sample", "argmax"))
         self._check_seed(owner)
 
@@ -356,6 +358,10 @@ class MNISTTask(_ClassificationTask):
         if missing:
             raise invalid("task 'mnist'", "path", "a folder holding " + ", ".join(missing), self.path)
         return found  # type: ignore[return-value]
+
+    def check_available(self) -> None:
+        """Fail now (``ConfigError`` naming ``path``) when the files are missing: called by config resolution."""
+        self.files()
 
     def load(self, run_seed: int) -> ClassificationData:
         """Read, subset, flatten and scale the IDX files."""

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..params import check_float, check_int, invalid
+from ..params import MAX_FEATURES, MAX_MAGNITUDE, check_float, check_int, invalid
 from .registry import Dataset, _Task, data_generator, register_task
 
 __all__ = ["LinearRegressionTask", "DiabetesTask"]
@@ -33,13 +33,13 @@ class LinearRegressionTask(_Task):
     n_test: int = 2000
     """Test samples; >= 1."""
     n_features: int = 20
-    """Input dimension; >= 1."""
+    """Input dimension; in [1, 1e6] (:data:`memsim.params.MAX_FEATURES`)."""
     noise_std: float = 1.0
-    """Label noise sigma_n; >= 0."""
+    """Label noise sigma_n; in [0, 1e150] (:data:`memsim.params.MAX_MAGNITUDE`: squares stay finite)."""
     feature_scales: float | tuple[float, ...] = 1.0
-    """Feature standard deviations s: one value or one per feature; > 0."""
+    """Feature standard deviations s: one value or one per feature; in (0, 1e150]."""
     teacher_std: float = 0.3
-    """Standard deviation of the teacher weights; >= 0."""
+    """Standard deviation of the teacher weights; in [0, 1e150]."""
     seed: int | None = None
     """Data seed; ``None``: the run seed."""
 
@@ -47,18 +47,20 @@ class LinearRegressionTask(_Task):
 
     def __post_init__(self) -> None:
         owner = "task 'linear_regression'"
-        for name in ("n_train", "n_test", "n_features"):
+        for name in ("n_train", "n_test"):
             object.__setattr__(self, name, check_int(owner, name, getattr(self, name), 1))
-        object.__setattr__(self, "noise_std", check_float(owner, "noise_std", self.noise_std, 0.0))
-        object.__setattr__(self, "teacher_std", check_float(owner, "teacher_std", self.teacher_std, 0.0))
+        object.__setattr__(self, "n_features", check_int(owner, "n_features", self.n_features, 1, MAX_FEATURES))
+        object.__setattr__(self, "noise_std", check_float(owner, "noise_std", self.noise_std, 0.0, MAX_MAGNITUDE))
+        object.__setattr__(self, "teacher_std", check_float(owner, "teacher_std", self.teacher_std, 0.0,
+                                                            MAX_MAGNITUDE))
         scales = self.feature_scales
         if isinstance(scales, (list, tuple, np.ndarray)):
             if len(scales) != self.n_features:
                 raise invalid(owner, "feature_scales", f"one float or a list of n_features={self.n_features} floats",
                               list(scales))
-            scales = tuple(check_float(owner, "feature_scales", s, 0.0, lo_open=True) for s in scales)
+            scales = tuple(check_float(owner, "feature_scales", s, 0.0, MAX_MAGNITUDE, lo_open=True) for s in scales)
         else:
-            scales = check_float(owner, "feature_scales", scales, 0.0, lo_open=True)
+            scales = check_float(owner, "feature_scales", scales, 0.0, MAX_MAGNITUDE, lo_open=True)
         object.__setattr__(self, "feature_scales", scales)
         if self.seed is not None:
             object.__setattr__(self, "seed", check_int(owner, "seed", self.seed, 0, 2 ** 63 - 1))

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..models.config import ModelConfig, TrainConfig
 from ..network_math import check_loss_for_task, default_loss
-from ..params import check_bool, check_choice, check_int
+from ..params import MAX_MAGNITUDE, check_bool, check_choice, check_int
 from ..physics.devices import SoftBounds, device_from_dict
 from ..physics.periphery import Periphery
 from ..physics.updates import StochasticRounding, update_from_dict
@@ -84,7 +84,61 @@ def _task(table: dict[str, Any], base_dir: str | None) -> Any:
     rebase = getattr(TASKS.get(kind), "with_base_dir", None) if isinstance(kind, str) else None
     if base_dir is not None and rebase is not None:
         table = rebase(table, str(base_dir))
-    return task_from_dict(table)
+    task = task_from_dict(table)
+    check = getattr(task, "check_available", None)  # e.g. MNIST: its files must exist now, not after a sweep starts
+    if check is not None:
+        check()
+    return task
+
+
+#: A minimal valid run config, shown when a config file is empty.
+MINIMAL_EXAMPLE = """seed = 1
+[task]
+kind = "linear_regression"
+n_train = 100
+n_features = 20
+[device]
+kind = "soft_bounds"
+w_max = 1.0
+dw_min = 0.001
+[train]
+lr = 0.005
+epochs = 300"""
+
+
+def _check_magnitudes(name: str, obj: Any) -> None:
+    """Every real-valued setting of a section within +-MAX_MAGNITUDE (``ConfigError`` naming ``name.field``)."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, float) and abs(v) > MAX_MAGNITUDE:
+                raise ConfigError(f"Invalid config key '{name}.{f.name}': must be a float with |value| <= "
+                                  f"{MAX_MAGNITUDE:g} (larger values overflow float64 in the formulas memsim "
+                                  f"evaluates, e.g. their squares). Got {value!r} instead.")
+
+
+def _check_cross_fields(train: TrainConfig, task: Any) -> None:
+    """Settings that are valid alone but not together (before anything runs)."""
+    n_train = getattr(task, "n_train", None)
+    if isinstance(n_train, int) and not isinstance(n_train, bool) and train.batch_size > n_train:
+        raise ConfigError(f"Invalid config key 'train.batch_size': must be an integer in [1, {n_train}] (at most "
+                          f"task.n_train = {n_train} samples). Got {train.batch_size!r} instead.")
+
+
+def _check_backend(backend: str) -> None:
+    """``backend = 'cupy'`` needs CuPy and a usable GPU here: say so now, with the fix."""
+    if backend != "cupy":
+        return
+    from ..backends.cupy import gpu_status
+
+    usable, detail = gpu_status()
+    if not usable:
+        raise ConfigError(f"Invalid config key 'backend': 'cupy' needs CuPy and a usable NVIDIA GPU, which this "
+                          f"machine does not offer ({detail}). Fix: pip install 'memsim[gpu]' on a machine with a "
+                          "CUDA GPU, or use backend = 'numba' (CPU) or 'auto'.")
 
 
 def resolve_config(raw: dict[str, Any], base_dir: str | Path | None = None) -> RunConfig:
@@ -117,6 +171,11 @@ def resolve_config(raw: dict[str, Any], base_dir: str | Path | None = None) -> R
     except ConfigError as exc:
         raise ConfigError(f"Invalid config key 'model.{_key_in(str(exc))}': {exc}") from None
     periphery = _section("periphery", raw.get("periphery", {}), Periphery.from_dict)
+    for name, obj in (("task", task), ("device", device), ("update", update), ("train", train),
+                      ("periphery", periphery)):
+        _check_magnitudes(name, obj)
+    _check_cross_fields(train, task)
+    _check_backend(backend)
     return RunConfig(seed=seed, backend=backend, dtype=dtype, progress=progress, task=task, device=device,
                      update=update, train=train, model=model, periphery=periphery)
 
@@ -130,11 +189,19 @@ def _resolve_loss(model: ModelConfig, task: Any) -> ModelConfig:
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file (errors name the file)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"Config file {str(path)!r} is a directory, not a TOML file; give the path of the "
+                          ".toml file.")
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"Config file {str(path)!r} does not exist.") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise ConfigError(f"Config file {str(path)!r} cannot be read: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text (TOML files must be UTF-8): byte "
+                          f"{exc.start}: {exc.reason}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {exc}") from None
 
@@ -145,5 +212,13 @@ def config_dir(path: str | Path) -> str:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Parse and resolve a run config file (relative data paths: against the file's folder)."""
-    return resolve_config(load_toml(path), base_dir=config_dir(path))
+    """Parse and resolve a run config file (relative data paths: against the file's folder).
+
+    An empty file (or one with only comments) is refused: it would silently run the whole default
+    experiment. ``resolve_config({})`` still gives the defaults to code that asks for them.
+    """
+    raw = load_toml(path)
+    if not raw:
+        raise ConfigError(f"Config file {str(path)!r} is empty (no settings); memsim does not run the full default "
+                          f"experiment from an empty file. A minimal valid example:\n\n{MINIMAL_EXAMPLE}\n")
+    return resolve_config(raw, base_dir=config_dir(path))

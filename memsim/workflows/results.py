@@ -295,10 +295,17 @@ def save_dataset(ds, path: str | Path) -> Path:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
+        from .outputs import disk_full, is_disk_full
+
+        if is_disk_full(exc):
+            raise disk_full(exc, path, "the sweep results", "re-run the same command: it resumes (finished "
+                            f"points are skipped) and collects again, as does memsim sweep --collect "
+                            f"{str(path.parent)!r}") from exc
+        raise
+    finally:  # on any exit (an error, Ctrl-C, SIGTERM turned into SystemExit): no temporary file stays
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
 
 

@@ -24,15 +24,17 @@ import numpy as np
 
 from ..analysis.cells import summary_predictions
 from ..analysis.network import compare_network
-from ..analysis.penalty import summarize, symmetry
+from ..analysis.penalty import summarize, symmetry, truncation_warning
 from ..compare.digital import train_digital
 from ..compare.ridge import loss as mean_loss
+from ..errors import ConfigError, ConvergenceError, DivergenceError, TrainingError
 from ..models.mlp import AnalogMLP
 from ..models.train import TrainResult, targets, train
 from ..network_math import augment, get_loss, is_classification_task
 from ..physics.devices.shifted import ZeroShifted
 from .config import RunConfig
 from .io import provenance, save_npz_atomic, write_json_atomic
+from .outputs import check_run_folder, publish_run_folder, run_config_hash
 
 __all__ = ["run", "run_summary", "build_model", "linear_theory_applies", "summary_lines"]
 
@@ -54,16 +56,39 @@ def build_model(config: RunConfig, data: Any) -> AnalogMLP:
 
 def _linear_analysis(config: RunConfig, data: Any, model: AnalogMLP,
                      result: TrainResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The linear theory for a one-layer MSE regression (one output): lambda fit, predictions, digital SGD."""
+    """The linear theory for a one-layer MSE regression (one output): lambda fit, predictions, digital SGD.
+
+    A comparison-side quantity that cannot be computed (DESIGN.md, "Failures") does not fail the run:
+    a lambda fit or prediction that does not converge (:class:`~memsim.errors.ConvergenceError`) or a
+    digital SGD that diverges (:class:`~memsim.errors.DivergenceError`) leaves its entries NaN
+    (``null`` in ``summary.json``), with one ``{"quantity", "reason"}`` entry per quantity in
+    ``failures`` and a line in ``regime_warnings``.
+    """
     bias, tr = config.model.bias, config.train
     stats = result.statistics[0]
     X, Xt = augment(data.X_train, bias), augment(data.X_test, bias)
     y, yt = data.y_train[:, 0], data.y_test[:, 0]
+    keep = slice(0, X.shape[1] - 1) if bias else slice(None)
+    failures: list[dict[str, str]] = []
     seen = ZeroShifted(config.device) if config.model.zero_shift else config.device  # effective-weight view
-    metrics = summarize(X, y, Xt, yt, result.weights_final[0][0], result.weights_mean[0][0], seen,
-                        mean_abs_grad=stats["mean_abs_grad"][0], mean_abs_grad_w=stats["mean_abs_grad_w"][0],
-                        batch_size=tr.batch_size, accumulate=tr.accumulate, bias=bias, lr=tr.lr,
-                        rule=config.update)
+    try:
+        metrics = summarize(X, y, Xt, yt, result.weights_final[0][0], result.weights_mean[0][0], seen,
+                            mean_abs_grad=stats["mean_abs_grad"][0], mean_abs_grad_w=stats["mean_abs_grad_w"][0],
+                            batch_size=tr.batch_size, accumulate=tr.accumulate, bias=bias, lr=tr.lr,
+                            rule=config.update)
+    except ConvergenceError as error:  # the linear theory's fits: null, the in-place results stay
+        d = X[:, keep].shape[1]
+        nan_vec = np.full(d, np.nan)
+        metrics = {name: math.nan for name in (
+            "lambda_fit", "ridge_path_distance", "lambda_pred", "lambda_plugin", "tikhonov_pred_distance",
+            "lambda_fit_test_loss", "ridge_test_loss_at_lambda_fit", "ols_test_loss", "identity_residual")}
+        metrics.update({name: nan_vec for name in ("lambda_pred_per_weight", "lambda_plugin_per_weight", "w_pred",
+                                                    "w_ols")})
+        metrics["test_loss_final"] = mean_loss(Xt[:, keep], yt, result.weights_final[0][0][keep])
+        metrics["test_loss_mean_weights"] = mean_loss(Xt[:, keep], yt, result.weights_mean[0][0][keep])
+        metrics["regime_warnings"] = [f"no_fit: the linear theory's fits did not converge ({error}): "
+                                      "lambda_fit, lambda_pred, lambda_plugin, w_pred and their distances are null"]
+        failures.append({"quantity": "lambda_fit", "reason": str(error)})
     # O(eta) jitter-corrected and per-cell (device-to-device) predictions (memsim.analysis.cells).
     extra = summary_predictions(X, y, result.weights_mean[0][0], config.device,
                                 {k: v[0] for k, v in model.layers[0].cell_parameters.items()},
@@ -71,39 +96,71 @@ def _linear_analysis(config: RunConfig, data: Any, model: AnalogMLP,
                                 accumulate=tr.accumulate, bias=bias, zero_shift=config.model.zero_shift)
     metrics["regime_warnings"] = metrics["regime_warnings"] + extra.pop("regime_warnings_extra")
     metrics.update(extra)
+    owners = {"predict_lambda": "lambda_pred", "predict_weights": "w_pred",
+              "predict_lambda_jitter": "lambda_pred_jitter", "predict_lambda_cells": "lambda_pred_cells"}
+    for line in metrics["regime_warnings"]:
+        if line.startswith("no_prediction: "):  # a prediction that did not converge: its values are NaN
+            reason = line[len("no_prediction: "):]
+            owner = reason.split(":", 1)[0].strip()
+            failures.append({"quantity": owners.get(owner, owner), "reason": reason})
     # The one digital SGD with the explicit penalty the theory predicts: the analog run's algorithm
     # (data order, initial weights, per-epoch rates, batch-start gradients, programming scheme, window).
     lam = metrics["lambda_pred"] if math.isfinite(metrics["lambda_pred"]) else 0.0
     w_s = symmetry(seen)[0]
-    digital = train_digital(result.initial_weights, data.X_train, data.y_train, loss="mse", bias=bias,
-                            lrs=result.lrs, permutations=result.orders, batch_size=tr.batch_size,
-                            accumulate=tr.accumulate, average_from=tr.average_from, weight_decay=lam,
-                            w_s=w_s if math.isfinite(w_s) else 0.0)
-    keep = slice(0, X.shape[1] - 1) if bias else slice(None)
-    digital_row = digital["weights_mean"][0][0]
+    try:
+        digital = train_digital(result.initial_weights, data.X_train, data.y_train, loss="mse", bias=bias,
+                                lrs=result.lrs, permutations=result.orders, batch_size=tr.batch_size,
+                                accumulate=tr.accumulate, average_from=tr.average_from, weight_decay=lam,
+                                w_s=w_s if math.isfinite(w_s) else 0.0)
+        digital_row = digital["weights_mean"][0][0]
+        digital_mean, digital_loss = digital_row[keep], mean_loss(Xt, yt, digital_row)
+    except DivergenceError as error:  # the baseline diverged: null, the in-place results stay
+        digital_mean, digital_loss = None, None
+        for quantity in ("digital_sgd_weights_mean", "digital_sgd_test_loss"):
+            failures.append({"quantity": quantity, "reason": str(error)})
+        metrics["regime_warnings"].append(f"digital_diverged: {error} digital_sgd_weights_mean and "
+                                          "digital_sgd_test_loss are null; the in-place results are kept")
     summary = {
         **metrics,
         "weights_final": result.weights_final[0][0],
         "weights_mean": result.weights_mean[0][0],
         "weights_var": result.weights_var[0] if result.weights_var is not None else None,
         "digital_sgd_weight_decay": lam,
-        "digital_sgd_weights_mean": digital_row[keep],
-        "digital_sgd_test_loss": mean_loss(Xt, yt, digital_row),
+        "digital_sgd_weights_mean": digital_mean,
+        "digital_sgd_test_loss": digital_loss,
         "curves": result.curves,
+        "failures": failures,
     }
     return summary, {"data": data, "X": X, "Xt": Xt, "keep": keep}
 
 
 def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one configuration and return ``(summary, arrays for figures)`` without writing anything."""
+    """Run one configuration and return ``(summary, arrays for figures)`` without writing anything.
+
+    Only the in-place training can fail the run (DESIGN.md, "Failures"): an exception from it, or
+    non-finite in-place weights (:class:`~memsim.errors.TrainingError`; ``memsim run`` exits 1).
+    Comparison-side quantities that cannot be computed are NaN (``null``) with their reasons in the
+    summary's ``failures`` list (``{"quantity": ..., "reason": ...}``) and in ``regime_warnings``.
+    """
     t0 = time.perf_counter()
     data = config.task.load(config.seed)
+    n_train = int(np.shape(data.X_train)[0])
+    if config.train.batch_size > n_train:  # tasks whose size is known only once loaded (the config checks the rest)
+        raise ConfigError(f"Invalid config key 'train.batch_size': must be an integer in [1, {n_train}] (at most the "
+                          f"{n_train} training samples of the task). Got {config.train.batch_size!r} instead.")
     model = build_model(config, data)
     result = train(model, data, config.train, config.seed, loss=config.model.loss, progress=progress)
+    for name in ("weights_final", "weights_mean"):
+        bad = [k for k, W in enumerate(getattr(result, name)) if not np.all(np.isfinite(np.asarray(W)))]
+        if bad:
+            raise TrainingError(f"The in-place training produced non-finite {name} (layer {bad[0]}); the run "
+                                f"failed and nothing was written. Check train.lr = {config.train.lr:g} and the "
+                                "device bounds.")
     if linear_theory_applies(config) and model.layer_sizes[-1] == 1:
         summary, arrays = _linear_analysis(config, data, model, result)
     else:
         summary, arrays = compare_network(config, data, result, [layer.n_tiles for layer in model.layers])
+    summary.setdefault("failures", [])
     stats = result.statistics
     summary.update({
         "pulses_up": sum(int(np.sum(s["pulses_up"])) for s in stats),
@@ -113,6 +170,8 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
         "training_path": result.path,
         "provenance": provenance(config, model.backend.name, t0),
     })
+    # Physics never cut short in silence: events that needed more than update.max_pulses pulses.
+    summary["regime_warnings"] = list(summary.get("regime_warnings", [])) + truncation_warning(stats)
     return summary, arrays
 
 
@@ -154,18 +213,31 @@ def _write_network_arrays(arrays: dict[str, Any], out: Path) -> None:
 
 
 def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | None = None,
-        figures: bool = True) -> dict[str, Any]:
-    """Run one configuration; with ``out_dir``, write ``summary.json`` (atomically) and figures there."""
+        figures: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Run one configuration; with ``out_dir``, publish ``summary.json``, figures (and ``weights.npz``) there.
+
+    The folder is checked before any compute (:func:`memsim.workflows.outputs.check_run_folder`): a
+    re-run of the same config replaces its own folder; another run's folder, or files memsim did not
+    write, are refused (:class:`~memsim.workflows.outputs.OutputError`) unless ``overwrite``. The
+    outputs are written into a temporary folder beside ``out_dir`` and swapped in as a whole
+    (:func:`~memsim.workflows.outputs.publish_run_folder`), so the folder never holds a mix of runs.
+    ``summary["provenance"]["config_hash"]`` names the config of a written run.
+    """
+    if out_dir is not None:
+        check_run_folder(out_dir, config, overwrite)  # before any compute
     summary, arrays = run_summary(config, progress)
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        network = "layer_sizes" in summary
-        if network:
-            _write_network_arrays(arrays, out)
-        if figures:
-            from ..plotting.figures import network_figures, run_figures
+        summary["provenance"]["config_hash"] = run_config_hash(config)
 
-            (network_figures if network else run_figures)(summary, arrays, out)
-        write_json_atomic(out / "summary.json", summary)
+        def write(out: Path) -> None:
+            network = "layer_sizes" in summary
+            if network:
+                _write_network_arrays(arrays, out)
+            if figures:
+                from ..plotting.figures import network_figures, run_figures
+
+                (network_figures if network else run_figures)(summary, arrays, out)
+            write_json_atomic(out / "summary.json", summary)
+
+        publish_run_folder(out_dir, write, overwrite, config=config)
     return summary

@@ -28,6 +28,13 @@ top-level ``progress`` key is left out of the hash (``progress = false`` only si
 Relative data paths are resolved against the sweep file's folder. Points run in a local process
 pool, or on a Dask cluster (``--scheduler``) through the same ``concurrent.futures`` interface: one
 call of :func:`run_point` per point.
+
+A sweep owns its folder through an advisory lock (``DIR/.memsim.lock``, holding its PID and host;
+:func:`memsim.workflows.outputs.folder_lock`): a second sweep (or ``--collect``) on the same folder
+is refused, naming them; the lock of a dead process is taken over. Local-pool workers end when the
+sweep's process dies (:func:`_worker_init`), and an interrupted sweep (Ctrl-C, SIGTERM, an error)
+kills its workers instead of waiting for their points. A Dask worker lost mid-sweep costs only its
+in-flight points: dask.distributed reschedules them on the other workers.
 """
 
 from __future__ import annotations
@@ -438,14 +445,32 @@ def point_path(out_dir: str | Path, digest: str, failed: bool = False) -> Path:
 def _store(out_dir: Path, point: Point, record: dict[str, Any]) -> None:
     from .io import write_json_atomic
 
+    from .outputs import disk_full, is_disk_full
+
     failed = record["status"] != "done"
     full = {"format": FORMAT, "hash": point.hash, "coords": point.overrides, "seed_index": point.seed_index,
             "seed": point.seed, "config": point.config.to_dict(), **record}
-    write_json_atomic(point_path(out_dir, point.hash, failed), full)
+    path = point_path(out_dir, point.hash, failed)
+    try:
+        write_json_atomic(path, full)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(exc, path, "the point file", "re-run the same command: it resumes (finished points "
+                            "are skipped)") from exc
+        raise
     if not failed:
         stale = point_path(out_dir, point.hash, True)
         if stale.exists():
             stale.unlink()
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete what a killed writer left (``.results.nc.*.tmp``, ``points/.*.tmp``); call it holding the lock."""
+    for tmp in [*out.glob(f".{RESULTS_NC}.*.tmp"), *(out / POINTS_DIR).glob(".*.tmp")]:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -504,6 +529,77 @@ def _dask():
     return distributed
 
 
+def _kill_pool(pool) -> None:
+    """SIGKILL the worker processes of a ``ProcessPoolExecutor`` (their points are lost, not stored)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.join(5)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
+
+
+#: Seconds between a pool worker's checks that the sweep that started it is still alive.
+PARENT_POLL_S = 0.5
+
+
+def _parent_gone(sweep_pid: int, ppid: int) -> bool:
+    if os.getppid() != ppid:  # our parent (the sweep, or its forkserver) died
+        return True
+    try:
+        os.kill(sweep_pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass
+    try:  # a killed sweep whose own parent has not reaped it yet is a zombie: dead too
+        with open(f"/proc/{sweep_pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
+def _worker_init(sweep_pid: int) -> None:
+    """Initializer of each local-pool worker: end this process as soon as the sweep's process dies.
+
+    On Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` asks the kernel to kill the worker when its parent
+    process ends (with ``spawn`` that is the sweep; with ``forkserver`` it is the forkserver, which
+    only exits once its children have). So a daemon thread also polls every :data:`PARENT_POLL_S`
+    seconds, on every platform, and calls ``os._exit`` when ``os.getppid()`` changed or the sweep's
+    PID is gone (or a zombie: killed, not yet reaped).
+    """
+    import signal
+    import threading
+
+    ppid = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if _parent_gone(sweep_pid, ppid):  # it died before the death signal was set up
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the sweep, which ends the pool
+
+    def watch() -> None:
+        while not _parent_gone(sweep_pid, ppid):
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="memsim-parent-watch", daemon=True).start()
+
+
+#: Seconds to wait for a remote Dask scheduler before refusing the sweep.
+SCHEDULER_TIMEOUT_S = 10.0
+
+
 @contextmanager
 def executor(workers: int | None = None, scheduler: str | None = None,
              log=print) -> Iterator[tuple[Any, int | None]]:
@@ -527,9 +623,13 @@ def executor(workers: int | None = None, scheduler: str | None = None,
         from concurrent.futures import ProcessPoolExecutor
 
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         try:
             yield pool, threads
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM, an error): end the workers now, not after their points
+            _kill_pool(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return
@@ -541,7 +641,12 @@ def executor(workers: int | None = None, scheduler: str | None = None,
         client = distributed.Client(cluster)
         log(f"Dask LocalCluster with {workers} workers; dashboard: {client.dashboard_link}")
     else:
-        client = distributed.Client(scheduler)
+        try:
+            client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:  # unreachable: one line, not a traceback after the default 30 s
+            raise ConfigError(f"Invalid option '--scheduler': the Dask scheduler {scheduler!r} cannot be reached "
+                              f"within {SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}: {exc}). Check the address "
+                              "(tcp://HOST:8786) and that the scheduler is running, or use --scheduler local.") from None
         threads = None  # remote workers: their own cores, their own settings
         log(f"Dask scheduler {scheduler}; dashboard: {client.dashboard_link}")
     try:
@@ -605,20 +710,24 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
         sweep = parse_sweep(sweep) if isinstance(sweep, dict) else load_sweep(sweep)
     if workers is not None:
         check_int("sweep", "workers", workers, 1, None)
+    from .outputs import folder_lock
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _pin(sweep, out)
-    if progress is None and sweep.points and not sweep.points[0].config.progress:
-        progress = False  # 'progress = false' in the config (a top-level key: the same at every point)
-    todo = _pending(sweep, out)
-    done, failures = 0, []
-    if todo:
-        done, failures = _execute(todo, out, workers, scheduler, progress, log)
-    results = None
-    if collect:
-        from .results import collect as collect_results, save_dataset
+    with folder_lock(out, "sweep", log=log):  # one sweep per folder: a second one is refused
+        _pin(sweep, out)
+        if progress is None and sweep.points and not sweep.points[0].config.progress:
+            progress = False  # 'progress = false' in the config (a top-level key: the same at every point)
+        todo = _pending(sweep, out)
+        done, failures = 0, []
+        if todo:
+            done, failures = _execute(todo, out, workers, scheduler, progress, log)
+        results = None
+        if collect:
+            from .results import collect as collect_results, save_dataset
 
-        results = save_dataset(collect_results(out), out / RESULTS_NC)
+            _remove_stale_temporaries(out)
+            results = save_dataset(collect_results(out), out / RESULTS_NC)
     return SweepOutcome(total=len(sweep.points), done=done, failed=len(failures),
                         skipped=len(sweep.points) - len(todo), results=results, failures=tuple(failures))
 
@@ -684,9 +793,13 @@ def sweep_main(args) -> int:
         if args.config is not None:
             raise ConfigError("memsim sweep --collect DIR takes no config file (the sweep is read from "
                               f"DIR/{SWEEP_JSON}). Got {args.config!r} instead.")
-        from .results import collect, save_dataset
+        from .outputs import folder_lock
+        from .results import collect, read_manifest, save_dataset
 
-        path = save_dataset(collect(args.collect), Path(args.collect) / RESULTS_NC)
+        read_manifest(args.collect)  # a folder that holds no sweep: say so (and create nothing)
+        with folder_lock(Path(args.collect), "sweep --collect"):
+            _remove_stale_temporaries(Path(args.collect))
+            path = save_dataset(collect(args.collect), Path(args.collect) / RESULTS_NC)
         print(f"wrote {path}")
         return 0
     if args.config is None or args.out is None:

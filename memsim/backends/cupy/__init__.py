@@ -122,5 +122,6 @@ class CupyBackend(CudaKernelBackend):
 
     def _launch(self, device, kernel, grid, block, args, barrier=False):
         params = kernel_signatures(self.source_for(device))[kernel]
-        packed = pack_arguments(kernel, params, args, self.dtype, lambda a: a)
+        packed = pack_arguments(kernel, params, args, self.dtype, lambda a: a,
+                                null=np.uint64(0))  # a left-out optional pointer: 8 zero bytes, a null pointer
         self.module(device).get_function(kernel)((int(grid),), (int(block),), tuple(packed))

@@ -14,14 +14,19 @@ from ... import rng
 from ..base import Backend
 from .codegen import POINTER_TYPES, SCALAR_TYPES, KernelParam, generate_rng_source, generate_source
 
-__all__ = ["CudaKernelBackend", "pack_arguments"]
+__all__ = ["CudaKernelBackend", "pack_arguments", "OPTIONAL_POINTERS"]
+
+#: Pointer parameters a caller may leave out: a null pointer is passed (the kernels then skip what
+#: they count there: the per-cell truncation counters of the update kernels).
+OPTIONAL_POINTERS = ("n_trunc", "n_lost")
 
 
-def pack_arguments(kernel: str, params: tuple[KernelParam, ...], values: dict, weight_dtype, pointer):
+def pack_arguments(kernel: str, params: tuple[KernelParam, ...], values: dict, weight_dtype, pointer, null=None):
     """Order and convert named arguments for ``kernel`` by its parsed C signature.
 
     Scalars become the NumPy type of their C type; arrays are checked (dtype, C-contiguous) and
-    passed through ``pointer(array)``.
+    passed through ``pointer(array)``; a parameter of ``OPTIONAL_POINTERS`` left out is passed as
+    ``null`` (the launcher's null pointer).
 
     Raises
     ------
@@ -29,12 +34,15 @@ def pack_arguments(kernel: str, params: tuple[KernelParam, ...], values: dict, w
         A missing or unexpected argument, or an array of the wrong dtype or layout.
     """
     names = [p.name for p in params]
-    missing = [n for n in names if n not in values]
+    missing = [n for n in names if n not in values and n not in OPTIONAL_POINTERS]
     extra = [n for n in values if n not in names]
     if missing or extra:
         raise TypeError(f"kernel {kernel}: missing arguments {missing}, unexpected arguments {extra}")
     out = []
     for p in params:
+        if p.name not in values:  # an optional pointer left out
+            out.append(null)
+            continue
         v = values[p.name]
         if p.is_pointer:
             want = np.dtype(weight_dtype) if POINTER_TYPES[p.ctype] is None else POINTER_TYPES[p.ctype]
@@ -83,6 +91,11 @@ class CudaKernelBackend(Backend):
         return dict(n_up=stats.n_up, n_down=stats.n_down, s_abs=stats.sum_abs_grad, s_absw=stats.sum_abs_grad_w,
                     s_w=stats.sum_w)
 
+    @staticmethod
+    def _truncation(stats) -> dict:
+        """The truncation counters of the rounding-rule kernels (not of pulse coincidence, which never truncates)."""
+        return dict(n_trunc=stats.events_truncated, n_lost=stats.pulses_lost)
+
     def _grid(self, n: int) -> int:
         return max(1, -(-n // self.block_size))
 
@@ -107,7 +120,7 @@ class CudaKernelBackend(Backend):
         args = dict(w=weights, pc=cell_params, x=self.asarray(x, dtype=np.float64),
                     d=self.asarray(d, dtype=np.float64), rows=rows, cols=cols, batch=x.shape[0], lr=float(lr),
                     step0=int(step), record=int(bool(record)), **self._common(device, rule, seed),
-                    **self._stats(stats))
+                    **self._stats(stats), **self._truncation(stats))
         self._launch(device, "ms_update_rank1", self._grid(rows * cols), self.block_size, args)
 
     def _pulse_coincidence(self, device, rule, weights, cell_params, x, d, lr, step, seed, record, stats):
@@ -142,7 +155,7 @@ class CudaKernelBackend(Backend):
         rows, cols = weights.shape
         args = dict(w=weights, pc=cell_params, grad=self.asarray(grad, dtype=np.float64), rows=rows, cols=cols,
                     lr=float(lr), step=int(step), record=int(bool(record)), **self._common(device, rule, seed),
-                    **self._stats(stats))
+                    **self._stats(stats), **self._truncation(stats))
         self._launch(device, "ms_update_dense", self._grid(rows * cols), self.block_size, args)
 
     def train_linear_epochs(self, *, device, rule, weights, cell_params, X, Y, order, lrs, batch_size,
@@ -167,7 +180,7 @@ class CudaKernelBackend(Backend):
                     lrs=self.asarray(np.ascontiguousarray(lrs), dtype=np.float64), rows=rows, cols=cols,
                     n_epochs=n_epochs, n=n, batch=int(batch_size), accumulate=int(bool(accumulate)),
                     step0=int(step), record_from=int(record_from), **self._common(device, rule, seed),
-                    **self._stats(stats), D=D, counts=counts)
+                    **self._stats(stats), **self._truncation(stats), D=D, counts=counts)
         if n_epochs == 0 or n == 0:
             return 0, 0
         self._launch(device, "ms_train_linear_epochs", rows, self._train_block(cols), args, barrier=True)

@@ -25,10 +25,12 @@ Philox numbers. Sections (each a plain string, concatenated by ``codegen.generat
     Device-independent random-number kernels (raw Philox blocks, per-cell normals, the flat normals
     of ``Backend.normals``), compiled with ``PHILOX_SOURCE`` as a module of their own.
 
-Known difference (beyond transcendental ulps): a pulse count ``|Delta| / dw_min >= 2**63`` (or NaN)
-converts to ``long long`` as the hardware does: the GPU saturates (then ``max_pulses`` applies), x86
-(Numba, the emulation) gives ``INT64_MIN`` (no pulses). Finite requests below ``2**63 dw_min`` are
-unaffected.
+Pulse counts never overflow: ``ms_pulse_magnitude`` bounds the request at ``2**53`` pulses before any
+conversion to ``long long`` (as on Numba and NumPy), so an enormous finite request applies
+``max_pulses`` pulses on every backend. The update kernels' last two parameters, ``n_trunc`` and
+``n_lost`` (per-cell truncated events and lost pulses, ``TileStatistics.events_truncated`` /
+``pulses_lost``), may be null pointers (nothing is counted): the launchers treat them as optional
+(``launch.OPTIONAL_POINTERS``).
 
 Rules that keep the source valid for both NVRTC and the host C++ compiler of
 :mod:`memsim.backends.cupy.emulate`: no headers (NVRTC has none), only built-in types
@@ -44,6 +46,7 @@ PREAMBLE = r"""/* memsim CUDA kernels for the device model '__KIND__', weights s
 typedef __WEIGHT_T__ weight_t;
 
 #define MS_N_PARAMS __N_PARAMS__
+#define MS_INT64_MAX 9223372036854775807LL
 __CONSTANTS__
 """
 
@@ -175,11 +178,12 @@ KERNEL_SOURCE = r"""
 /* ---------------------------------------------------------------- one programming event
    Mirrors memsim/backends/numba/template.py: pulse_count, apply_pulses, finish_event, apply_event. */
 
-/* Pulse count of the request -lr*g under a rounding rule (memsim.physics.pulse_law); *up_out = direction is up.
-   The uniform of stochastic rounding is drawn only where the request has a fraction. */
+/* Requested pulse count (before the cap: at most 2**53, ms_pulse_magnitude bounds the request) of the request
+   -lr*g under a rounding rule (memsim.physics.pulse_law); *up_out = direction is up. The uniform of stochastic
+   rounding is drawn only where the request has a fraction. */
 __device__ __forceinline__ long long ms_pulse_count(double g, double lr, unsigned int cell, unsigned long long step,
-                                                    unsigned int k0, unsigned int k1, int rule, long long max_pulses,
-                                                    double dw_nominal, bool* up_out)
+                                                    unsigned int k0, unsigned int k1, int rule, double dw_nominal,
+                                                    bool* up_out)
 {
     const double a = ms_pulse_magnitude(g, lr, dw_nominal);
     long long n;
@@ -194,10 +198,25 @@ __device__ __forceinline__ long long ms_pulse_count(double g, double lr, unsigne
     } else {
         n = (long long)ms_pulse_count_deterministic(a);
     }
-    if (n > max_pulses) {
-        n = max_pulses;
-    }
     *up_out = ms_pulse_direction(g, lr);
+    return n;
+}
+
+/* The cap: an event requesting n > max_pulses pulses gets max_pulses; it is counted in n_trunc and its
+   n - max_pulses lost pulses in n_lost (a sum that saturates at MS_INT64_MAX); null counters: not counted. */
+__device__ __forceinline__ long long ms_cap_pulses(long long n, long long max_pulses, long long cell,
+                                                   long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
+{
+    if (n > max_pulses) {
+        if (n_trunc != 0 && n_lost != 0) {
+            n_trunc[cell] += 1;
+            const long long total = n_lost[cell];
+            const long long room = MS_INT64_MAX - total;
+            const long long lost = n - max_pulses;
+            n_lost[cell] = total + (lost < room ? lost : room);
+        }
+        return max_pulses;
+    }
     return n;
 }
 
@@ -268,18 +287,21 @@ __device__ __forceinline__ void ms_finish_event(weight_t* __restrict__ w, long l
     }
 }
 
-/* One programming event on one cell under a rounding rule, with recording: the body of every update kernel. */
+/* One programming event on one cell under a rounding rule, with recording (the truncation counters always): the
+   body of every update kernel. */
 __device__ __forceinline__ void ms_apply_event(weight_t* __restrict__ w, const double* __restrict__ pc,
                                                long long ncell, long long cell, double g, double lr,
                                                unsigned long long step, unsigned int k0, unsigned int k1, int rule,
                                                long long max_pulses, int c2c, double sigma, double dw_nominal,
                                                int record, long long* __restrict__ n_up,
                                                long long* __restrict__ n_down, double* __restrict__ s_abs,
-                                               double* __restrict__ s_absw, double* __restrict__ s_w)
+                                               double* __restrict__ s_absw, double* __restrict__ s_w,
+                                               long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
 {
     const double wv = (double)w[cell];
     bool up;
-    const long long n = ms_pulse_count(g, lr, (unsigned int)cell, step, k0, k1, rule, max_pulses, dw_nominal, &up);
+    const long long n = ms_cap_pulses(ms_pulse_count(g, lr, (unsigned int)cell, step, k0, k1, rule, dw_nominal, &up),
+                                      max_pulses, cell, n_trunc, n_lost);
     const double wn = ms_apply_pulses(wv, n, up, pc, ncell, cell, step, k0, k1, c2c, sigma);
     ms_finish_event(w, cell, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w);
 }
@@ -314,7 +336,7 @@ __device__ __forceinline__ void ms_fill_bits(unsigned long long* __restrict__ wo
 
 /* ---------------------------------------------------------------- kernels */
 /* Sequential per-sample outer-product updates of a whole batch: one thread per cell, samples in order. */
-extern "C" __global__ void ms_update_rank1(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ x, const double* __restrict__ d, long long rows, long long cols, long long batch, double lr, unsigned long long step0, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w)
+extern "C" __global__ void ms_update_rank1(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ x, const double* __restrict__ d, long long rows, long long cols, long long batch, double lr, unsigned long long step0, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
 {
     const long long ncell = rows * cols;
     const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
@@ -325,12 +347,13 @@ extern "C" __global__ void ms_update_rank1(weight_t* __restrict__ w, const doubl
     const long long i = cell - j * cols;
     for (long long b = 0; b < batch; ++b) {
         ms_apply_event(w, pc, ncell, cell, d[b * rows + j] * x[b * cols + i], lr, step0 + (unsigned long long)b,
-                       k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w);
+                       k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w,
+                       n_trunc, n_lost);
     }
 }
 
 /* One programming event per cell with a given gradient matrix (accumulated mini-batch). */
-extern "C" __global__ void ms_update_dense(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ grad, long long rows, long long cols, double lr, unsigned long long step, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w)
+extern "C" __global__ void ms_update_dense(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ grad, long long rows, long long cols, double lr, unsigned long long step, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
 {
     const long long ncell = rows * cols;
     const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
@@ -338,7 +361,7 @@ extern "C" __global__ void ms_update_dense(weight_t* __restrict__ w, const doubl
         return;
     }
     ms_apply_event(w, pc, ncell, cell, grad[cell], lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal,
-                   record, n_up, n_down, s_abs, s_absw, s_w);
+                   record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost);
 }
 
 /* Pulse coincidence, per sample: bit length and the probability scales A (inputs), B (errors) (memsim.physics.updates;
@@ -435,7 +458,7 @@ extern "C" __global__ void ms_update_coincidence(weight_t* __restrict__ w, const
    rank-1 events in order, or one event with the sequentially summed gradient. Recording is on for a
    batch whose first event index is >= record_from. D: scratch of rows x batch doubles. counts[0..1]:
    (events, recorded events), written by block 0. */
-extern "C" __global__ void ms_train_linear_epochs(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ X, const double* __restrict__ Y, const long long* __restrict__ order, const double* __restrict__ lrs, long long rows, long long cols, long long n_epochs, long long n, long long batch, int accumulate, unsigned long long step0, long long record_from, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, double* __restrict__ D, long long* __restrict__ counts)
+extern "C" __global__ void ms_train_linear_epochs(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ X, const double* __restrict__ Y, const long long* __restrict__ order, const double* __restrict__ lrs, long long rows, long long cols, long long n_epochs, long long n, long long batch, int accumulate, unsigned long long step0, long long record_from, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, double* __restrict__ D, long long* __restrict__ counts, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
 {
     const long long j = (long long)blockIdx.x;
     if (j >= rows) {
@@ -470,12 +493,12 @@ extern "C" __global__ void ms_train_linear_epochs(weight_t* __restrict__ w, cons
                         gsum += Dj[bb] * X[order[e * n + start + bb] * cols + i];
                     }
                     ms_apply_event(w, pc, ncell, cell, gsum, lr, step, k0, k1, rule, max_pulses, c2c, sigma,
-                                   dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w);
+                                   dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost);
                 } else {
                     for (long long bb = 0; bb < size; ++bb) {
                         ms_apply_event(w, pc, ncell, cell, Dj[bb] * X[order[e * n + start + bb] * cols + i], lr,
                                        step + (unsigned long long)bb, k0, k1, rule, max_pulses, c2c, sigma,
-                                       dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w);
+                                       dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost);
                     }
                 }
             }

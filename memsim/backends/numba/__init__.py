@@ -55,7 +55,8 @@ class NumbaBackend(Backend):
             return
         _pick(module, "update_rank1", x.shape[0] * weights.size)(
             weights, cell_params, x, d, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
-            bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
+            bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w,
+            stats.events_truncated, stats.pulses_lost)
 
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
                            uniform_params=False):
@@ -64,7 +65,8 @@ class NumbaBackend(Backend):
         k0, k1, code, max_p, c2c, sigma, dw = self._common(device, rule, lr, seed)
         _pick(kernel_module(device), "update_dense", weights.size)(
             weights, cell_params, grad, np.float64(lr), np.uint64(step), k0, k1, code, max_p, c2c, sigma, dw,
-            bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
+            bool(record), stats.n_up, stats.n_down, stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w,
+            stats.events_truncated, stats.pulses_lost)
 
     def normals(self, *, shape, seed, step, stream):
         """Compiled version of :meth:`Backend.normals` (same bits)."""
@@ -95,7 +97,7 @@ class NumbaBackend(Backend):
             np.ascontiguousarray(Y, dtype=np.float64), np.ascontiguousarray(order, dtype=np.int64),
             np.ascontiguousarray(lrs, dtype=np.float64), np.int64(batch_size), bool(accumulate), np.uint64(step),
             np.int64(record_from), k0, k1, code, max_p, c2c, sigma, dw, stats.n_up, stats.n_down,
-            stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w, D, G)
+            stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w, D, G, stats.events_truncated, stats.pulses_lost)
         return int(events), int(recorded)
 
     set_num_threads = staticmethod(threads.set_num_threads)

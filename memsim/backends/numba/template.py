@@ -15,12 +15,14 @@ GROUP = 64  # cells whose pulse trains run in lock step (the compilers vectorise
 __CONSTANTS__
 ROW_W_MIN = 1  # rows of the cell-parameter array: every model's cell_parameters start (dw_min, w_min, w_max)
 ROW_W_MAX = 2
+INT64_MAX = np.int64(np.iinfo(np.int64).max)  # pulses_lost saturates here
 
 
 @njit(cache=True, inline="always")
-def pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal):
-    """Pulse count and direction of the request -lr*g under a rounding rule (memsim.physics.pulse_law);
-    the uniform of stochastic rounding is drawn only where the request has a fraction."""
+def pulse_count(g, lr, cell, step, k0, k1, rule, dw_nominal):
+    """Requested pulse count (before the cap: at most 2**53, pulse_magnitude bounds the request) and
+    direction of the request -lr*g under a rounding rule (memsim.physics.pulse_law); the uniform of
+    stochastic rounding is drawn only where the request has a fraction."""
     a = pulse_magnitude(g, lr, dw_nominal)
     if rule == RULE_STOCHASTIC_ROUNDING:
         u = 0.0
@@ -31,9 +33,19 @@ def pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal):
         n = np.int64(pulse_count_stochastic(a, u))
     else:
         n = np.int64(pulse_count_deterministic(a))
-    if n > max_pulses:
-        n = np.int64(max_pulses)
     return n, pulse_direction(g, lr)
+
+
+@njit(cache=True, inline="always")
+def cap_pulses(n, max_pulses, j, i, n_trunc, n_lost):
+    """The cap: an event requesting n > max_pulses pulses gets max_pulses; it is counted in n_trunc and
+    its n - max_pulses lost pulses in n_lost (a sum that saturates at INT64_MAX, never wraps)."""
+    if n > max_pulses:
+        n_trunc[j, i] += 1
+        total = n_lost[j, i]
+        n_lost[j, i] = total + min(n - max_pulses, INT64_MAX - total)
+        return np.int64(max_pulses)
+    return n
 
 
 @njit(cache=True, inline="always")
@@ -97,11 +109,13 @@ def finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw,
 
 @njit(cache=True, inline="always")
 def apply_event(w, pc, j, i, g, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
-                n_up, n_down, s_abs, s_absw, s_w):
-    """One programming event on cell (j, i) under a rounding rule, with recording."""
+                n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost):
+    """One programming event on cell (j, i) under a rounding rule, with recording (the truncation
+    counters always)."""
     wv = np.float64(w[j, i])
     cell = np.uint64(j * w.shape[1] + i)
-    n, up = pulse_count(g, lr, cell, step, k0, k1, rule, max_pulses, dw_nominal)
+    n, up = pulse_count(g, lr, cell, step, k0, k1, rule, dw_nominal)
+    n = cap_pulses(n, max_pulses, j, i, n_trunc, n_lost)
     wn = apply_pulses(wv, n, up, pc, j, i, cell, step, k0, k1, c2c, sigma)
     finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w)
 
@@ -397,7 +411,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
 
 @njit(parallel=True, cache=True)
 def update_rank1(w, pc, x, d, lr, step0, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
-                 n_up, n_down, s_abs, s_absw, s_w):
+                 n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost):
     """Sequential per-sample outer-product updates of a whole batch (parallel over rows)."""
     rows, cols = w.shape
     for j in prange(rows):
@@ -405,23 +419,24 @@ def update_rank1(w, pc, x, d, lr, step0, k0, k1, rule, max_pulses, c2c, sigma, d
             step = step0 + np.uint64(b)
             for i in range(cols):
                 apply_event(w, pc, j, i, d[b, j] * x[b, i], lr, step, k0, k1, rule, max_pulses, c2c, sigma,
-                            dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w)
+                            dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost)
 
 
 @njit(parallel=True, cache=True)
 def update_dense(w, pc, grad, lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal, record,
-                 n_up, n_down, s_abs, s_absw, s_w):
+                 n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost):
     """One programming event per cell with a given gradient matrix (accumulated mini-batch)."""
     rows, cols = w.shape
     for j in prange(rows):
         for i in range(cols):
             apply_event(w, pc, j, i, grad[j, i], lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal,
-                        record, n_up, n_down, s_abs, s_absw, s_w)
+                        record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost)
 
 
 @njit(cache=True)
 def train_linear_epochs(w, pc, X, Y, order, lrs, batch, accumulate, step0, record_from, k0, k1, rule,
-                        max_pulses, c2c, sigma, dw_nominal, n_up, n_down, s_abs, s_absw, s_w, D, G):
+                        max_pulses, c2c, sigma, dw_nominal, n_up, n_down, s_abs, s_absw, s_w, D, G, n_trunc,
+                        n_lost):
     """Whole epochs of a linear model with loss 1/2 (Wx - y)^2 on one tile, in compiled code.
 
     Per batch: the forward pass of every sample with the present weights (a sequential float64
@@ -458,7 +473,7 @@ def train_linear_epochs(w, pc, X, Y, order, lrs, batch, accumulate, step0, recor
                 for j in range(rows):
                     for i in range(cols):
                         apply_event(w, pc, j, i, G[j, i], lr, step, k0, k1, rule, max_pulses, c2c, sigma,
-                                    dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w)
+                                    dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost)
                 step += np.uint64(1)
                 events += 1
                 if record:
@@ -469,7 +484,8 @@ def train_linear_epochs(w, pc, X, Y, order, lrs, batch, accumulate, step0, recor
                     for j in range(rows):
                         for i in range(cols):
                             apply_event(w, pc, j, i, D[bb, j] * X[s, i], lr, step, k0, k1, rule, max_pulses,
-                                        c2c, sigma, dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w)
+                                        c2c, sigma, dw_nominal, record, n_up, n_down, s_abs, s_absw, s_w,
+                                        n_trunc, n_lost)
                     step += np.uint64(1)
                     events += 1
                     if record:
