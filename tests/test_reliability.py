@@ -66,3 +66,21 @@ def test_a_run_says_when_pulse_trains_were_cut_at_max_pulses():
     raw["device"]["dw_min"] = 0.01  # coarse steps: nothing is cut, nothing is said
     summary, _ = run_summary(resolve_config(raw), progress=False)
     assert not [w for w in summary["regime_warnings"] if w.startswith("max_pulses:")]
+
+
+def test_run_refuses_a_full_disk_before_training(tmp_path, monkeypatch):
+    """Free space for the run's outputs is checked before any compute, where the platform reports it."""
+    import shutil
+    from collections import namedtuple
+
+    import memsim.workflows.run as run_module
+    from memsim.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('backend = "numpy"\nprogress = false\n[task]\nkind = "linear_regression"\nn_train = 8\n'
+                      'n_test = 8\nn_features = 2\n[train]\nepochs = 1\n')
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 9, 10 ** 9 - 1000, 1000))
+    monkeypatch.setattr(run_module, "train", lambda *a, **k: pytest.fail("training started"))
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()

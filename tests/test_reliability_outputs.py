@@ -123,7 +123,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
     (out / LOCK_NAME).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "what": "sweep"}))
     assert main(["sweep", str(_toml(tmp_path, SWEEP)), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert f"stale lock" in printed and f"PID {pid}" in printed and "no longer running" in printed
+    assert "stale lock" in printed and f"PID {pid}" in printed and "no longer running" in printed
     assert (out / RESULTS_NC).exists() and not (out / LOCK_NAME).exists()
 
 

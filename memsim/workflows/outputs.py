@@ -138,6 +138,11 @@ def _stored_run_config(out: Path) -> tuple[dict[str, Any] | None, list[str]]:
     return config, foreign
 
 
+#: Free bytes a run's outputs may need (summary.json, a few figures, a network's weights.npz); checked
+#: before training where the platform reports free space.
+RUN_OUTPUT_BYTES = 16 * 2 ** 20
+
+
 def _check_parent(out: Path) -> None:
     """The nearest existing ancestor of ``out`` must be a folder we may write in."""
     parent = out.parent
@@ -151,6 +156,14 @@ def _check_parent(out: Path) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"Cannot write the output folder {str(out)!r}: the folder {str(parent)!r} is not "
                           "writable. Choose another --out.")
+    try:
+        free = shutil.disk_usage(parent).free
+    except OSError:  # the platform does not say: nothing to check
+        return
+    if free < RUN_OUTPUT_BYTES:
+        raise OutputError(f"Cannot write the output folder {str(out)!r}: {str(parent)!r} has {free} bytes free, "
+                          f"fewer than the {RUN_OUTPUT_BYTES} a run's outputs (summary.json, figures, weights) "
+                          "may need. Free some space or choose another --out.")
 
 
 def check_run_folder(out_dir: str | Path, config: Any, overwrite: bool = False) -> None:

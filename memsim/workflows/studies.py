@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,7 @@ def demo_configs(smoke: bool = False, backend: str = "numba") -> list[tuple[str,
 def run_demo(smoke: bool = False, backend: str = "numba", progress: bool | None = None) -> list[dict[str, Any]]:
     """Run every configuration of the demo; returns one record per run (summary plus labels)."""
     configs = [(g, label, resolve_config(raw)) for g, label, raw in demo_configs(smoke, backend)]
-    show = sys.stderr.isatty() if progress is None else progress
+    show = True if progress is None else bool(progress)
     records = []
     iterator = configs
     bar = None

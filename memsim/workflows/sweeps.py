@@ -664,9 +664,9 @@ def executor(workers: int | None = None, scheduler: str | None = None,
 # --- running a sweep -----------------------------------------------------------------------------
 
 def _bar(total: int, progress: bool | None):
-    from tqdm import tqdm  # plain text bar: tqdm.auto wants ipywidgets in notebooks
+    from tqdm.auto import tqdm  # the widget in notebooks (text without ipywidgets), text elsewhere
 
-    show = sys.stderr.isatty() if progress is None else progress
+    show = True if progress is None else bool(progress)
     return tqdm(total=total, desc="sweep", unit="point", disable=not show, dynamic_ncols=True)
 
 
@@ -689,8 +689,8 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
     workers, scheduler
         See :func:`executor`.
     progress : bool or None
-        tqdm bar (points done / failed / remaining, ETA); ``None``: only when stderr is a terminal and
-        the config does not say ``progress = false``. The points never show per-run bars.
+        tqdm bar (points done / failed / remaining, ETA); ``None``: shown (terminals and notebooks)
+        unless the config says ``progress = false``. The points never show per-run bars.
     collect : bool
         Assemble ``DIR/results.nc`` at the end.
     log : callable
