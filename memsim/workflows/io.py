@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -16,7 +17,8 @@ import numpy as np
 
 from ..version import __version__
 
-__all__ = ["to_jsonable", "write_json_atomic", "save_npz_atomic", "provenance"]
+__all__ = ["to_jsonable", "write_json_atomic", "save_npz_atomic", "provenance", "json_sha256", "config_hash",
+           "config_differences", "UNHASHED"]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -103,3 +105,39 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
         if tmp.exists():
             tmp.unlink()
         raise
+
+
+#: Top-level config keys that change no result: left out of :func:`config_hash` and of run-folder comparisons.
+UNHASHED = ("progress",)
+
+
+def json_sha256(data: Any) -> str:
+    """SHA-256 (hex) of ``data`` as canonical JSON (sorted keys, no spaces; tuples as lists)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_hash(config: Any) -> str:
+    """Short hash (20 hex digits) of a fully resolved run config: a sweep point's file name.
+
+    The resolved config includes the SHA-256 of a task's data files (so changed data give other
+    hashes); the keys in :data:`UNHASHED` (``progress``) are left out.
+    """
+    return json_sha256({k: v for k, v in config.to_dict().items() if k not in UNHASHED})[:20]
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], limit: int = 6) -> str:
+    """The dotted keys whose values differ between two config tables, ``key: old -> new; ...`` (at most ``limit``)."""
+    a, b = _flat(old), _flat(new)
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
+    parts = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
+    return "; ".join(parts) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")

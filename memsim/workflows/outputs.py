@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import MemsimError
+from .io import UNHASHED, config_differences, config_hash
 
 __all__ = ["OutputError", "check_run_folder", "publish_run_folder", "folder_lock", "disk_full", "LOCK_NAME",
            "SUMMARY_JSON", "RUN_FILE_SUFFIXES"]
@@ -75,26 +76,6 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(to_jsonable(data), default=list))
 
 
-#: Top-level config keys that change no result (as :data:`memsim.workflows.sweeps.UNHASHED`).
-UNHASHED = ("progress",)
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any], limit: int = 6) -> str:
-    a, b = _flat(old), _flat(new)
-    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
-    parts = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
-    return "; ".join(parts) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
 def _comparable(config_dict: Any) -> Any:
     if not isinstance(config_dict, dict):
         return config_dict
@@ -102,13 +83,9 @@ def _comparable(config_dict: Any) -> Any:
 
 
 def run_config_hash(config: Any) -> str | None:
-    """The sweeps' ``config_hash`` of a run config: 20 hex digits (``None`` when it cannot be hashed)."""
-    import hashlib
-
+    """The sweeps' :func:`~memsim.workflows.io.config_hash` of a run config (``None`` when it cannot be hashed)."""
     try:
-        text = json.dumps({k: v for k, v in config.to_dict().items() if k not in UNHASHED}, sort_keys=True,
-                          separators=(",", ":"), allow_nan=False, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+        return config_hash(config)
     except (TypeError, ValueError):  # a non-finite value in the config: compared as dicts instead
         return None
 
@@ -198,7 +175,7 @@ def check_run_folder(out_dir: str | Path, config: Any, overwrite: bool = False) 
                           f"({_describe(foreign)}); refusing to delete them. Move them away, use another --out, or "
                           "--overwrite to replace the whole folder.")
     if _comparable(stored) != _comparable(config.to_dict()) and not overwrite:
-        diff = _differences(_comparable(stored), _comparable(config.to_dict()))
+        diff = config_differences(_comparable(stored), _comparable(config.to_dict()))
         raise OutputError(f"--out {str(out_dir)!r} holds a memsim run of a different config (in "
                           f"{str(out / SUMMARY_JSON)!r}); refusing to replace it. Changes: {diff}. Use another "
                           "--out, or --overwrite to replace it.")

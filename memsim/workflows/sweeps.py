@@ -40,7 +40,6 @@ in-flight points: dask.distributed reschedules them on the other workers.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import json
 import math
@@ -58,6 +57,7 @@ import numpy as np
 
 from .config import SECTIONS, RunConfig, config_dir, load_toml, resolve_config
 from ..errors import ConfigError, MemsimError
+from .io import config_differences, config_hash, json_sha256
 from ..params import check_int, invalid
 
 __all__ = ["Dim", "Point", "Sweep", "SweepOutcome", "parse_sweep", "load_sweep", "sweep_seeds", "config_hash",
@@ -128,7 +128,7 @@ class Sweep:
 
     def signature(self) -> str:
         """Hash of what the sweep computes (dimensions, seeds and every point's config)."""
-        return _sha({"dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
+        return json_sha256({"dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
                      "points": [p.hash for p in self.points]})
 
     def data_sha256(self) -> dict[str, str]:
@@ -162,24 +162,6 @@ class SweepOutcome:
     results: Path | None
     """``DIR/results.nc`` when collected."""
     failures: tuple[dict[str, Any], ...] = ()
-
-
-def _sha(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-#: Top-level keys that change no result and stay out of :func:`config_hash`.
-UNHASHED = ("progress",)
-
-
-def config_hash(config: RunConfig) -> str:
-    """Short hash (20 hex digits) of a fully resolved run config: a point's file name.
-
-    The resolved config includes the SHA-256 of a task's data files (so changed data give other
-    hashes); the keys in :data:`UNHASHED` (``progress``) are left out.
-    """
-    return _sha({k: v for k, v in config.to_dict().items() if k not in UNHASHED})[:20]
 
 
 def sweep_seeds(root_seed: int, n: int) -> tuple[int, ...]:
@@ -473,22 +455,6 @@ def _remove_stale_temporaries(out: Path) -> None:
             pass
 
 
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out = {}
-    for k, v in data.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any], limit: int = 6) -> str:
-    a, b = _flat(old), _flat(new)
-    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
-    parts = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]
-    return "; ".join(parts) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
 def _pin(sweep: Sweep, out: Path) -> None:
     """Store the sweep in ``out/sweep.json``, or refuse when the folder holds a different sweep."""
     from .io import write_json_atomic
@@ -497,7 +463,7 @@ def _pin(sweep: Sweep, out: Path) -> None:
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("signature") != sweep.signature():
-            diff = _differences(stored.get("config", {}), sweep.raw)
+            diff = config_differences(stored.get("config", {}), sweep.raw)
             if "data_sha256" in stored and stored["data_sha256"] != sweep.data_sha256():
                 old, new = stored["data_sha256"], sweep.data_sha256()
                 changed = [f"data file {f}: sha256 {old.get(f, '<absent>')[:12]} -> {new.get(f, '<absent>')[:12]}"
