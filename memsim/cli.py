@@ -1,4 +1,4 @@
-"""The ``memsim`` command line: ``demo``, ``run``, ``sweep``, ``report``, ``devices``, ``bench``."""
+"""The ``memsim`` command line: ``demo``, ``run``, ``sweep``, ``report``, ``devices``, ``examples``, ``bench``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def _cmd_run(args) -> int:
 
     config = load_config(args.config)  # validates everything before any work or any file
     quiet = args.quiet or not config.progress  # --quiet, or progress = false in the config
-    summary = run(config, args.out, progress=False if quiet else None, overwrite=args.overwrite)
+    summary = run(config, args.out, progress=False if quiet else None, overwrite=args.overwrite,
+                  figure_format=args.format)
     print("\n".join(summary_lines(summary)))
     print(f"wrote {args.out}/summary.json")
     return 0
@@ -55,12 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true",
                    help="replace --out even when it holds a run of another config or files memsim did not write "
                         "(a re-run of the same config replaces its own folder without this)")
+    r.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
+                   help="figure format (default png, 300 dpi)")
     r.set_defaults(func=_cmd_run)
 
     d = sub.add_parser("demo", help="the headline study: hardware vs ridge over device range and noise")
     d.add_argument("--out", default="memsim-demo", help="output folder (default: ./memsim-demo)")
     d.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
     d.add_argument("--backend", default="numba", choices=("numba", "numpy"))
+    d.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
+                   help="figure format (default png, 300 dpi)")
     d.set_defaults(func=_cmd_demo)
 
     # --- memsim attribute (memsim.workflows.attribution) ---
@@ -85,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser("devices", help="list the device presets; 'devices plot NAME --out FILE.png' draws one")
     add_devices_arguments(dv)
     dv.set_defaults(func=devices_main)
+    from .workflows.examples import add_examples_arguments, examples_main
+
+    ex = sub.add_parser("examples", help="list the example configs; 'examples copy NAME DIR' copies one")
+    add_examples_arguments(ex)
+    ex.set_defaults(func=examples_main)
     return p
 
 

@@ -23,7 +23,7 @@ class DivergenceError(MemsimError, ArithmeticError):
     Raised by :func:`memsim.compare.digital.train_digital`, which stops at the end of the epoch in
     which it sees the divergence. The run path catches it: the quantities that need the diverged
     baseline are ``null`` in the summary with the reason in ``failures`` and ``regime_warnings``
-    (DESIGN.md, "Failures"); the in-place results are kept. ``epoch`` (1-based) and ``reason`` say
+    (docs/design.md, section 'Failures'); the in-place results are kept. ``epoch`` (1-based) and ``reason`` say
     where and what.
     """
 

@@ -39,6 +39,11 @@ def invalid(owner: str, name: str, allowed: str, value: Any) -> ConfigError:
         Human-readable description of the allowed values, e.g. ``"a float in (0, inf)"``.
     value : object
         The value that was given.
+
+    Returns
+    -------
+    ConfigError
+        The error (to be raised by the caller).
     """
     return ConfigError(f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead.")
 
@@ -54,6 +59,24 @@ def check_float(owner: str, name: str, value: Any, lo: float = -math.inf, hi: fl
     """Validate a finite real number inside an interval and return it as ``float``.
 
     Infinite bounds are always open. Booleans are rejected.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the parameter (a class or config section name), for the error message.
+    name : str
+        The parameter's name, for the error message.
+    value : object
+        The value given.
+    lo, hi : float
+        Bounds of the interval.
+    lo_open, hi_open : bool
+        Whether the lower / upper bound is excluded.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
     """
     lo_open = lo_open or math.isinf(lo)
     hi_open = hi_open or math.isinf(hi)
@@ -69,7 +92,24 @@ def check_float(owner: str, name: str, value: Any, lo: float = -math.inf, hi: fl
 
 
 def check_int(owner: str, name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
-    """Validate an integer inside ``[lo, hi]`` (either end may be ``None``) and return it."""
+    """Validate an integer inside ``[lo, hi]`` (either end may be ``None``) and return it.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the parameter (a class or config section name), for the error message.
+    name : str
+        The parameter's name, for the error message.
+    value : object
+        The value given.
+    lo, hi : int or None
+        Inclusive bounds; ``None`` for no bound.
+
+    Returns
+    -------
+    int
+        ``value`` as an int.
+    """
     lo_s = "-inf" if lo is None else str(lo)
     hi_s = "inf" if hi is None else str(hi)
     allowed = f"an integer in [{lo_s}, {hi_s}]"
@@ -82,7 +122,24 @@ def check_int(owner: str, name: str, value: Any, lo: int | None = None, hi: int 
 
 
 def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> str:
-    """Validate that ``value`` is one of ``choices`` and return it."""
+    """Validate that ``value`` is one of ``choices`` and return it.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the parameter (a class or config section name), for the error message.
+    name : str
+        The parameter's name, for the error message.
+    value : object
+        The value given.
+    choices : iterable of str
+        The allowed values.
+
+    Returns
+    -------
+    str
+        ``value``.
+    """
     choices = tuple(choices)
     if value not in choices:
         allowed = "one of " + ", ".join(repr(c) for c in choices)
@@ -91,14 +148,39 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> s
 
 
 def check_bool(owner: str, name: str, value: Any) -> bool:
-    """Validate a boolean and return it."""
+    """Validate a boolean and return it.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the parameter (a class or config section name), for the error message.
+    name : str
+        The parameter's name, for the error message.
+    value : object
+        The value given.
+
+    Returns
+    -------
+    bool
+        ``value``.
+    """
     if not isinstance(value, bool):
         raise invalid(owner, name, "a bool (true or false)", value)
     return value
 
 
 def check_keys(owner: str, data: dict, allowed: Iterable[str]) -> None:
-    """Reject any key of a config table ``data`` that is not in ``allowed``, naming it."""
+    """Reject any key of a config table ``data`` that is not in ``allowed``, naming it.
+
+    Parameters
+    ----------
+    owner : str
+        The config section, for the error message.
+    data : dict
+        The config table.
+    allowed : iterable of str
+        The allowed keys.
+    """
     allowed = sorted(allowed)
     for key in data:
         if key not in allowed:
@@ -130,6 +212,11 @@ def check_array(owner: str, name: str, value: Any, shape: tuple) -> np.ndarray:
     shape : tuple of (int or str)
         Required shape; an ``int`` entry must match exactly, a ``str`` entry (a label such as
         ``"n"``) accepts any length >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``value`` as a float64 array.
     """
     text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
     allowed = f"a finite real array of shape {text}"
@@ -146,14 +233,54 @@ def check_array(owner: str, name: str, value: Any, shape: tuple) -> np.ndarray:
 
 def check_design(owner: str, X: Any, y: Any, names: tuple[str, str] = ("X", "y"),
                  d: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a design matrix ``X`` (n, d) and targets ``y`` (n,); ``d`` fixes the column count."""
+    """Validate a design matrix ``X`` (n, d) and targets ``y`` (n,); ``d`` fixes the column count.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the data, for the error message.
+    X : array_like
+        Design matrix, shape (n, d).
+    y : array_like
+        Targets, shape (n,).
+    names : tuple of (str, str)
+        The names of ``X`` and ``y`` in error messages.
+    d : int or None
+        Required number of columns; ``None`` accepts any.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        Float64 design matrix, shape (n, d).
+    y : numpy.ndarray
+        Float64 targets, shape (n,).
+    """
     X = check_array(owner, names[0], X, ("n", "d" if d is None else d))
     y = check_array(owner, names[1], y, (X.shape[0],))
     return X, y
 
 
 def check_per_weight(owner: str, name: str, value: Any, d: int, lo: float = -math.inf) -> np.ndarray:
-    """Validate a scalar or a length-``d`` array with entries ``>= lo``; return it as a (d,) array."""
+    """Validate a scalar or a length-``d`` array with entries ``>= lo``; return it as a (d,) array.
+
+    Parameters
+    ----------
+    owner : str
+        Who owns the parameter (a class or config section name), for the error message.
+    name : str
+        The parameter's name, for the error message.
+    value : object
+        The value given.
+    d : int
+        Number of weights.
+    lo : float
+        Lower bound (inclusive) of every entry.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 array of shape (d,) (a scalar is repeated).
+    """
     if np.ndim(value) == 0:
         return np.full(d, check_float(owner, name, value, lo=lo))
     a = check_array(owner, name, value, (d,))

@@ -99,6 +99,7 @@ def philox4x32_10(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of uint32, shape (..., 4)
+        The output block ``(o0, o1, o2, o3)``.
     """
     ctr = np.asarray(ctr, dtype=np.uint64)
     key = np.asarray(key, dtype=np.uint64)
@@ -114,7 +115,20 @@ def philox4x32_10(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 
 def seed_to_key(seed: int) -> tuple[int, int]:
-    """Split a run seed in ``[0, 2**64)`` into the Philox key ``(low 32 bits, high 32 bits)``."""
+    """Split a run seed in ``[0, 2**64)`` into the Philox key ``(low 32 bits, high 32 bits)``.
+
+    Parameters
+    ----------
+    seed : int
+        The run seed, in ``[0, 2**64)``.
+
+    Returns
+    -------
+    k0 : int
+        Low 32 bits.
+    k1 : int
+        High 32 bits.
+    """
     seed = int(seed)
     if not 0 <= seed < 2 ** 64:
         raise ValueError(f"The 'seed' parameter must be an integer in [0, 2**64). Got {seed!r} instead.")
@@ -122,7 +136,24 @@ def seed_to_key(seed: int) -> tuple[int, int]:
 
 
 def counters(step: int, stream: int, cells, block) -> np.ndarray:
-    """Counters ``(block, cell, stream << 24 | step >> 32, step & 0xFFFFFFFF)`` broadcast over cells/blocks."""
+    """Counters ``(block, cell, stream << 24 | step >> 32, step & 0xFFFFFFFF)`` broadcast over cells/blocks.
+
+    Parameters
+    ----------
+    step : int
+        Programming-event counter of the tile.
+    stream : int
+        One of the ``STREAM_*`` constants.
+    cells : array_like of int
+        Cell (or other per-stream) indices.
+    block : array_like of int
+        Block indices (``pulse // 4``), broadcast with ``cells``.
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (..., 4)
+        The four counter words of every broadcast (cell, block) pair.
+    """
     step = int(step)
     cells = np.asarray(cells, dtype=np.uint64)
     block = np.asarray(block, dtype=np.uint64)
@@ -157,6 +188,11 @@ def uniforms(seed: int, step: int, stream: int, cells, index=0) -> np.ndarray:
         Cell (or other) indices.
     index : int or array_like of int
         Variate number within the (step, stream, cell) sub-sequence, broadcast with ``cells``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 uniform variates, of the broadcast shape of ``cells`` and ``index``.
     """
     bits, lane = _blocks(seed, step, stream, cells, index)
     o = np.take_along_axis(bits, lane[..., None].astype(np.intp), axis=-1)[..., 0]
@@ -231,6 +267,22 @@ def ziggurat(bits: np.ndarray, seed: int, step: int, stream: int, cells, index) 
     """Standard normals from start words ``bits`` (uint32) of normal numbers ``index`` of ``cells``.
 
     ``bits``, ``cells`` and ``index`` broadcast together; the (rare) slow path draws its own blocks.
+
+    Parameters
+    ----------
+    bits : numpy.ndarray of uint32
+        Start words (module docstring).
+    seed, step, stream : int
+        Key and counter fields (module docstring).
+    cells : array_like of int
+        Cell (or other) indices.
+    index : array_like of int
+        Normal number within the (step, stream, cell) sub-sequence.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 standard normal variates, of the broadcast shape.
     """
     bits, cells, index = np.broadcast_arrays(np.asarray(bits), np.asarray(cells, dtype=np.int64),
                                              np.asarray(index, dtype=np.int64))
@@ -243,7 +295,22 @@ def ziggurat(bits: np.ndarray, seed: int, step: int, stream: int, cells, index) 
 
 
 def normals(seed: int, step: int, stream: int, cells, index=0) -> np.ndarray:
-    """Standard normal variates: the ziggurat on lane ``index % 4`` of block ``index // 4``, per cell."""
+    """Standard normal variates: the ziggurat on lane ``index % 4`` of block ``index // 4``, per cell.
+
+    Parameters
+    ----------
+    seed, step, stream : int
+        Key and counter fields (module docstring).
+    cells : array_like of int
+        Cell (or other) indices.
+    index : int or array_like of int
+        Normal number within the (step, stream, cell) sub-sequence, broadcast with ``cells``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 standard normal variates, of the broadcast shape of ``cells`` and ``index``.
+    """
     bits, lane = _blocks(seed, step, stream, cells, index)
     o = np.take_along_axis(bits, lane[..., None].astype(np.intp), axis=-1)[..., 0]
     cells_b, index_b = np.broadcast_arrays(np.asarray(cells, dtype=np.int64), np.asarray(index, dtype=np.int64))

@@ -10,7 +10,7 @@ Three estimators (``BaseEstimator`` + the scikit-learn mixins), each an
 * :class:`AnalogMLPClassifier` -- ``AnalogMLP([d, *hidden_layer_sizes, 1 or K])``.
 
 The device's drift towards its symmetry point acts as an implicit L2 (Tikhonov) penalty
-:math:`\frac{\lambda}{2}\|w\|^2` on the MEAN loss (THEORY.md section 2.0). After ``fit`` every
+:math:`\frac{\lambda}{2}\|w\|^2` on the MEAN loss (docs/theory.md, section '2.0 The drift formula'). After ``fit`` every
 estimator reports the penalty it imposed (``lambda_fit_``, ``lambda_pred_``, ``lambda_plugin_``)
 and :meth:`as_ridge` returns the scikit-learn estimator with that penalty:
 
@@ -84,7 +84,13 @@ SKLEARN_ACTIVATIONS = {"tanh": "tanh", "sigmoid": "logistic", "relu": "relu"}
 
 
 def default_device() -> SoftBounds:
-    """The device used when ``device=None``: ``SoftBounds(dw_min=0.001, dw_min_std=0.3)``."""
+    """The device used when ``device=None``: ``SoftBounds(dw_min=0.001, dw_min_std=0.3)``.
+
+    Returns
+    -------
+    memsim.physics.devices.soft_bounds.SoftBounds
+        ``SoftBounds(dw_min=0.001, dw_min_std=0.3)``.
+    """
     return SoftBounds(dw_min=0.001, dw_min_std=0.3)
 
 
@@ -205,9 +211,25 @@ class AnalogLinearRegression(RegressorMixin, _AnalogEstimator):
         Pulse-count rule; ``None``: stochastic rounding.
     periphery : memsim.physics.periphery.Periphery or None
         DAC/ADC and read noise; ``None``: exact reads.
-    lr, epochs, batch_size, accumulate, average_from, lr_schedule, lr_step_epochs, lr_gamma, init_std
-        :class:`memsim.models.config.TrainConfig` (``lr`` per sample; the averaging window is the last
-        ``1 - average_from`` of all updates).
+    lr : float
+        Per-sample learning rate :math:`\eta` (:class:`memsim.models.config.TrainConfig`).
+    epochs : int
+        Passes over the training set.
+    batch_size : int
+        Samples per batch; per-sample updates unless ``accumulate``.
+    accumulate : bool
+        Program one event per batch with the summed gradient (digital accumulation).
+    average_from : float
+        Fraction of all updates after which weights and statistics are averaged, in [0, 1) (the averaging
+        window is the last ``1 - average_from`` of all updates).
+    lr_schedule : {'constant', 'step'}
+        The learning-rate schedule ('step': multiply by ``lr_gamma`` at each epoch of ``lr_step_epochs``).
+    lr_step_epochs : tuple of int
+        Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``.
+    lr_gamma : float
+        Factor of the 'step' schedule.
+    init_std : float
+        Initial weights ~ N(0, init_std^2) from the run seed (0: all zero).
     fit_intercept : bool
         A bias column on the device (module docstring: excluded from every metric; the twin fits an
         unpenalised intercept).
@@ -216,6 +238,7 @@ class AnalogLinearRegression(RegressorMixin, _AnalogEstimator):
     zero_shift : bool
         Reference every cell at its symmetry point (the penalty then acts towards 0).
     backend : {'numba', 'numpy', 'cupy', 'auto'}
+        The compute backend.
     dtype : {'float64', 'float32'}
         Storage dtype of the weights.
     random_state : int or None
@@ -272,7 +295,20 @@ class AnalogLinearRegression(RegressorMixin, _AnalogEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """Train in place on ``(X, y)`` (``y`` of shape (n,)); returns ``self``."""
+        """Train in place on ``(X, y)`` (``y`` of shape (n,)); returns ``self``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training inputs.
+        y : array_like of shape (n_samples,)
+            Training targets.
+
+        Returns
+        -------
+        object
+            The fitted estimator (``self``).
+        """
         s = self._settings()
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2)
         y = np.asarray(y, dtype=np.float64)
@@ -309,7 +345,18 @@ class AnalogLinearRegression(RegressorMixin, _AnalogEstimator):
         return self
 
     def predict(self, X):
-        """``X @ coef_ + intercept_`` (the time-averaged weights, evaluated exactly)."""
+        """``X @ coef_ + intercept_`` (the time-averaged weights, evaluated exactly).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+            Predictions of the time-averaged weights.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.coef_ + self.intercept_
@@ -329,6 +376,11 @@ class AnalogLinearRegression(RegressorMixin, _AnalogEstimator):
             ``lambda_fit_`` (default), ``lambda_pred_``, ``lambda_plugin_``, or a value >= 0.
         n_samples : int, optional
             Samples of the data it will be fit on; default: those of this fit.
+
+        Returns
+        -------
+        sklearn.linear_model.Ridge
+            The unfitted twin, ``alpha = n * lambda``.
         """
         from sklearn.linear_model import Ridge
 
@@ -422,10 +474,47 @@ class AnalogLogisticRegression(_AnalogClassifier):
 
     Parameters
     ----------
+    device : memsim.physics.devices.base.PulsedDevice or None
+        Every cell's device model; ``None``: :func:`default_device`, ``SoftBounds(dw_min=0.001,
+        dw_min_std=0.3)`` (weights in [-1, 1]).
+    update : memsim.physics.updates.UpdateRule or None
+        Pulse-count rule; ``None``: stochastic rounding.
+    periphery : memsim.physics.periphery.Periphery or None
+        DAC/ADC and read noise; ``None``: exact reads.
+    lr : float
+        Per-sample learning rate :math:`\eta` (:class:`memsim.models.config.TrainConfig`).
+    epochs : int
+        Passes over the training set.
+    batch_size : int
+        Samples per batch; per-sample updates unless ``accumulate``.
+    accumulate : bool
+        Program one event per batch with the summed gradient (digital accumulation).
+    average_from : float
+        Fraction of all updates after which weights and statistics are averaged, in [0, 1) (the averaging
+        window is the last ``1 - average_from`` of all updates).
+    lr_schedule : {'constant', 'step'}
+        The learning-rate schedule ('step': multiply by ``lr_gamma`` at each epoch of ``lr_step_epochs``).
+    lr_step_epochs : tuple of int
+        Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``.
+    lr_gamma : float
+        Factor of the 'step' schedule.
+    init_std : float
+        Initial weights ~ N(0, init_std^2) from the run seed (0: all zero).
+    fit_intercept : bool
+        A bias column on the device (module docstring: excluded from every metric; the twin fits an
+        unpenalised intercept).
+    max_tile_size : int or None
+        Split the layer into tiles of at most this many rows and columns.
+    zero_shift : bool
+        Reference every cell at its symmetry point (the penalty then acts towards 0).
+    backend : {'numba', 'numpy', 'cupy', 'auto'}
+        The compute backend.
+    dtype : {'float64', 'float32'}
+        Storage dtype of the weights.
+    random_state : int or None
+        Run seed (data order, initial weights, device noise); ``None`` means 0.
     compute_lambda_fit : bool
         Fit ``lambda_fit_`` after training (about ten exact L-BFGS solves; ``False`` leaves it NaN).
-    Others
-        As :class:`AnalogLinearRegression`.
 
     Attributes
     ----------
@@ -483,7 +572,20 @@ class AnalogLogisticRegression(_AnalogClassifier):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """Train in place on ``(X, y)`` (any labels; at least two classes); returns ``self``."""
+        """Train in place on ``(X, y)`` (any labels; at least two classes); returns ``self``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training inputs.
+        y : array_like of shape (n_samples,)
+            Training labels (any labels; at least two classes).
+
+        Returns
+        -------
+        object
+            The fitted estimator (``self``).
+        """
         check_bool(type(self).__name__, "compute_lambda_fit", self.compute_lambda_fit)
         s, X, y_enc, summary = self._fit_network(X, y)
         bias = s["bias"]
@@ -535,6 +637,11 @@ class AnalogLogisticRegression(_AnalogClassifier):
             ``lambda_fit_`` (default), ``lambda_plugin_``, or a value > 0 (``'pred'`` is NaN here).
         n_samples : int, optional
             Samples of the data it will be fit on; default: those of this fit.
+
+        Returns
+        -------
+        sklearn.linear_model.LogisticRegression
+            The unfitted twin, ``C = 1 / (n * lambda)``.
         """
         from sklearn.linear_model import LogisticRegression
 
@@ -559,8 +666,45 @@ class AnalogMLPClassifier(_AnalogClassifier):
         At least one hidden layer, each of size >= 1.
     activation : {'tanh', 'sigmoid', 'relu'}
         Of the hidden layers.
-    Others
-        As :class:`AnalogLinearRegression`.
+    device : memsim.physics.devices.base.PulsedDevice or None
+        Every cell's device model; ``None``: :func:`default_device`, ``SoftBounds(dw_min=0.001,
+        dw_min_std=0.3)`` (weights in [-1, 1]).
+    update : memsim.physics.updates.UpdateRule or None
+        Pulse-count rule; ``None``: stochastic rounding.
+    periphery : memsim.physics.periphery.Periphery or None
+        DAC/ADC and read noise; ``None``: exact reads.
+    lr : float
+        Per-sample learning rate :math:`\eta` (:class:`memsim.models.config.TrainConfig`).
+    epochs : int
+        Passes over the training set.
+    batch_size : int
+        Samples per batch; per-sample updates unless ``accumulate``.
+    accumulate : bool
+        Program one event per batch with the summed gradient (digital accumulation).
+    average_from : float
+        Fraction of all updates after which weights and statistics are averaged, in [0, 1) (the averaging
+        window is the last ``1 - average_from`` of all updates).
+    lr_schedule : {'constant', 'step'}
+        The learning-rate schedule ('step': multiply by ``lr_gamma`` at each epoch of ``lr_step_epochs``).
+    lr_step_epochs : tuple of int
+        Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``.
+    lr_gamma : float
+        Factor of the 'step' schedule.
+    init_std : float
+        Initial weights ~ N(0, init_std^2) from the run seed (0: all zero).
+    fit_intercept : bool
+        A bias column on the device (module docstring: excluded from every metric; the twin fits an
+        unpenalised intercept).
+    max_tile_size : int or None
+        Split the layer into tiles of at most this many rows and columns.
+    zero_shift : bool
+        Reference every cell at its symmetry point (the penalty then acts towards 0).
+    backend : {'numba', 'numpy', 'cupy', 'auto'}
+        The compute backend.
+    dtype : {'float64', 'float32'}
+        Storage dtype of the weights.
+    random_state : int or None
+        Run seed (data order, initial weights, device noise); ``None`` means 0.
 
     Attributes
     ----------
@@ -629,7 +773,20 @@ class AnalogMLPClassifier(_AnalogClassifier):
         return s
 
     def fit(self, X, y):
-        """Train in place on ``(X, y)`` (any labels; at least two classes); returns ``self``."""
+        """Train in place on ``(X, y)`` (any labels; at least two classes); returns ``self``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training inputs.
+        y : array_like of shape (n_samples,)
+            Training labels (any labels; at least two classes).
+
+        Returns
+        -------
+        object
+            The fitted estimator (``self``).
+        """
         s, X, y_enc, summary = self._fit_network(X, y)
         bias = s["bias"]
         self.coefs_ = [_nonbias(W, bias).T.copy() for W in self.weights_]
@@ -657,6 +814,11 @@ class AnalogMLPClassifier(_AnalogClassifier):
             ``lambda_plugin_`` (default) or a value >= 0.
         n_samples : int, optional
             Samples of the data it will be fit on; default: those of this fit.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier
+            The unfitted twin with this fit's penalty.
         """
         from sklearn.neural_network import MLPClassifier
 

@@ -20,7 +20,18 @@ __all__ = ["check_device_model", "parameter_space"]
 
 
 def parameter_space(device_cls) -> dict[str, tuple[float, float]]:
-    """Float parameter ranges the property tests draw from (common ones plus model extras)."""
+    """Float parameter ranges the property tests draw from (common ones plus model extras).
+
+    Parameters
+    ----------
+    device_cls : type
+        A device model class (a :class:`~memsim.physics.devices.base.PulsedDevice` subclass).
+
+    Returns
+    -------
+    dict of {str: tuple of (float, float)}
+        Parameter name -> (low, high) range, for the model's float parameters.
+    """
     space = {"dw_min": (1e-4, 0.3), "up_down": (-0.9, 0.9), "dw_min_std": (0.0, 3.0),
              "dw_min_dtod": (0.0, 0.5), "w_max_dtod": (0.0, 0.5), "w_min_dtod": (0.0, 0.5),
              "up_down_dtod": (0.0, 0.3), "w_max": (0.2, 3.0)}
@@ -130,7 +141,15 @@ def check_invalid_parameters(device_cls) -> None:
 
 
 def check_device_model(device_cls, backend="numpy") -> None:
-    """Run the whole battery on a device model class (see the individual checks)."""
+    """Run the whole battery on a device model class (see the individual checks).
+
+    Parameters
+    ----------
+    device_cls : type
+        A device model class (a :class:`~memsim.physics.devices.base.PulsedDevice` subclass).
+    backend : str
+        The backend the tile checks run on.
+    """
     assert issubclass(device_cls, PulsedDevice)
     check_invalid_parameters(device_cls)
     check_zero_update(device_cls, backend)

@@ -40,6 +40,7 @@ def test_fused_and_step_paths_are_bit_identical(batch_size, accumulate, monkeypa
 
     fused = fit()
     monkeypatch.setattr(train_module, "_fused", lambda model, loss: False)
+    monkeypatch.setattr(train_module, "_fused_network", lambda model: False)
     step = fit()
     assert (fused.path, step.path) == ("fused", "step")
     np.testing.assert_array_equal(fused.weights_final[0], step.weights_final[0])
@@ -53,14 +54,15 @@ def test_fused_and_step_paths_are_bit_identical(batch_size, accumulate, monkeypa
     assert fused.curves == step.curves
 
 
-def test_the_step_path_runs_where_the_fused_one_does_not_apply():
+def test_the_fused_path_runs_every_plain_network_on_numba_and_the_step_path_the_reference():
     data = LinearRegressionTask(n_train=10, n_test=10, n_features=3).load(1)
     cfg = TrainConfig(lr=0.01, epochs=2)
-    noisy = AnalogMLP([3, 1], device=DEVICE, periphery=Periphery(output_noise=0.01), seed=1)
-    tiled = AnalogMLP([3, 1], device=DEVICE, max_tile_size=2, seed=1)
-    deep = AnalogMLP([3, 2, 1], device=DEVICE, seed=1)
-    for model in (noisy, tiled, deep):
-        assert train(model, data, cfg, seed=1, loss="mse", progress=False).path == "step"
+    for backend, path in (("numba", "fused"), ("numpy", "step")):
+        noisy = AnalogMLP([3, 1], device=DEVICE, periphery=Periphery(output_noise=0.01), seed=1, backend=backend)
+        tiled = AnalogMLP([3, 1], device=DEVICE, max_tile_size=2, seed=1, backend=backend)
+        deep = AnalogMLP([3, 2, 1], device=DEVICE, seed=1, backend=backend)
+        for model in (noisy, tiled, deep):
+            assert train(model, data, cfg, seed=1, loss="mse", progress=False).path == path
 
 
 def test_zero_shift_works_for_every_layer():
@@ -73,7 +75,7 @@ def test_zero_shift_works_for_every_layer():
     raw = {"seed": 1, "task": {"kind": "digits", "test_fraction": 0.5}, "device": {"kind": "soft_bounds", "up_down": 0.1},
            "model": {"kind": "mlp", "hidden": [4], "zero_shift": True}, "train": {"lr": 0.05, "epochs": 1}}
     summary, _ = run_summary(resolve_config(raw), progress=False)
-    assert summary["training_path"] == "step" and summary["provenance"]["config"]["model"]["zero_shift"] is True
+    assert summary["training_path"] == "fused" and summary["provenance"]["config"]["model"]["zero_shift"] is True
 
 
 def test_one_run_path_reports_the_training_path():
@@ -82,7 +84,9 @@ def test_one_run_path_reports_the_training_path():
     assert run_summary(resolve_config(linear), progress=False)[0]["training_path"] == "fused"
     classifier = {"seed": 1, "task": {"kind": "digits", "test_fraction": 0.5}, "train": {"lr": 0.01, "epochs": 1}}
     summary, _ = run_summary(resolve_config(classifier), progress=False)
-    assert summary["training_path"] == "step" and summary["layer_sizes"] == [64, 10]
+    assert summary["training_path"] == "fused" and summary["layer_sizes"] == [64, 10]
+    classifier["backend"] = "numpy"
+    assert run_summary(resolve_config(classifier), progress=False)[0]["training_path"] == "step"
     assert DigitsTask().n_classes == 10
 
 

@@ -1,6 +1,8 @@
 """Periphery: exact quantisation levels and clipping, noise moments, all-off = exact VMM."""
 
 import numpy as np
+
+from memsim.backends.base import sequential_forward
 import pytest
 
 from memsim import SoftBounds, Tile
@@ -31,8 +33,10 @@ def test_quantizer_levels_and_clipping():
 def test_all_off_is_the_exact_vmm(backend):
     t = _tile(Periphery(), backend)
     x = np.random.default_rng(0).normal(size=(5, 4))
-    np.testing.assert_array_equal(t.forward(x), x @ W.T)
-    np.testing.assert_array_equal(t.backward(x[:, :2]), x[:, :2] @ W)
+    # the exact VMM: every dot product summed in index order (what the fused training kernels compute)
+    np.testing.assert_array_equal(t.forward(x), sequential_forward(W, x))
+    np.testing.assert_array_equal(t.backward(x[:, :2]), sequential_forward(W.T, x[:, :2]))
+    np.testing.assert_allclose(t.forward(x), x @ W.T, rtol=1e-14, atol=1e-15)
 
 
 def test_dac_and_adc_are_applied_exactly(backend):

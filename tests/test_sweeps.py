@@ -368,3 +368,46 @@ def test_build_dataset_nulls_failures_and_missing_points():
     assert ds["error"].values.tolist() == [["", "RuntimeError: boom"], ["", ""]]
     assert ds["regime_warnings"].values[0, 0] == "a\nb"
     assert ds["seed_value"].values.tolist() == [11, 12]
+
+
+MLP_SWEEP = """\
+seed = 3
+backend = "numba"
+[task]
+kind = "digits"
+test_fraction = 0.5
+[model]
+kind = "mlp"
+hidden = [6]
+[device]
+kind = "soft_bounds"
+dw_min = 0.01
+dw_min_std = 0.3
+[train]
+lr = 0.05
+epochs = 2
+[sweep]
+seeds = 2
+[sweep.grid]
+"device.dw_min_std" = [0.0, 0.3]
+"train.lr" = [0.02, 0.05]
+"""
+
+
+def test_replica_batches_change_no_result(tmp_path):
+    """The same sweep point by point (--replicas 1) and as replica batches (auto): identical data variables."""
+    import memsim.workflows.sweeps as sweeps
+
+    raw = _raw(MLP_SWEEP)
+    assert [len(b) for b in sweeps.replica_batches(parse_sweep(raw).points, "auto", workers=1)] == [8]  # one shape
+    assert [len(b) for b in sweeps.replica_batches(parse_sweep(raw).points, 3, workers=1)] == [3, 3, 2]
+    assert [len(b) for b in sweeps.replica_batches(parse_sweep(raw).points, "auto", workers=3)] == [3, 3, 2]
+    alone = run_sweep(raw, tmp_path / "alone", workers=1, progress=False, replicas=1)
+    together = run_sweep(raw, tmp_path / "together", workers=1, progress=False, replicas="auto")
+    assert alone.done == together.done == 8
+    xr.testing.assert_equal(_data(tmp_path / "alone" / RESULTS_NC), _data(tmp_path / "together" / RESULTS_NC))
+    records = [json.loads(p.read_text()) for p in (tmp_path / "together" / POINTS_DIR).glob("*.json")]
+    assert all(r["summary"]["training_path"] == "fused" for r in records)
+    assert len({r["wall_time_s"] for r in records}) == 1  # one batch: its wall time shared by its points
+    records = [json.loads(p.read_text()) for p in (tmp_path / "alone" / POINTS_DIR).glob("*.json")]
+    assert len({r["wall_time_s"] for r in records}) == 8

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from memsim import ConstantStep, SoftBounds, Tile
+from memsim.backends.base import sequential_forward
 
 
 def test_forward_backward_are_vmms(backend):
@@ -11,10 +12,13 @@ def test_forward_backward_are_vmms(backend):
     w = np.arange(12.0).reshape(3, 4) / 20 - 0.3
     t.program(w)
     x = np.array([[1.0, -2.0, 0.5, 0.0], [0.1, 0.2, 0.3, 0.4]])
-    np.testing.assert_allclose(t.forward(x), x @ w.T, rtol=1e-12)
-    np.testing.assert_allclose(t.forward(x[0]), w @ x[0], rtol=1e-12)
+    # summed in index order (sequential_forward), so equal to BLAS up to rounding (atol: a sum that cancels to 0)
+    np.testing.assert_array_equal(t.forward(x), sequential_forward(w, x))
+    np.testing.assert_allclose(t.forward(x), x @ w.T, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(t.forward(x[0]), w @ x[0], rtol=1e-12, atol=1e-15)
     d = np.array([1.0, 0.0, -1.0])
-    np.testing.assert_allclose(t.backward(d), w.T @ d, rtol=1e-12)
+    np.testing.assert_array_equal(t.backward(d), sequential_forward(w.T, d[None])[0])
+    np.testing.assert_allclose(t.backward(d), w.T @ d, rtol=1e-12, atol=1e-15)
 
 
 def test_program_clips_to_bounds(backend):

@@ -12,7 +12,8 @@ Writes to OUT (default ``./neurosim-ranking``):
 * ``ranking.json``: the same numbers (atomic, :func:`memsim.workflows.io.write_json_atomic`);
 * ``ranking.png``: accuracy here against NeuroSim's, and the per-layer lambda.
 
-Reads nothing outside this folder and the memsim package.
+Reads this folder, the memsim package and the NeuroSim benchmark table ``data/neurosim_v3_devices.csv``
+of the repository (the numbers copied into ``config.toml`` must equal it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from memsim.workflows.io import write_json_atomic
 from memsim.workflows.run import run_summary
 
 HERE = Path(__file__).resolve().parent
+#: NeuroSim V3.0 Table II (analog devices), with its source in data/README.md.
+NEUROSIM_TABLE = HERE.parents[1] / "data" / "neurosim_v3_devices.csv"
 
 #: Thresholds of the explanation paragraph (ranking.md): which device properties are "notable".
 FEW_STATES = 50            #: fewer pulses than this from Gmin to Gmax (memsim's few_states warning)
@@ -46,6 +49,7 @@ LARGE_C2C_STEPS = 2.0      #: c2c noise of one write (NeuroSim: sigma * range) i
 def load_experiment(smoke: bool = False) -> dict[str, Any]:
     """``config.toml``; with ``smoke``, its ``[smoke]`` seeds and ``[smoke.run.*]`` sizes merged in."""
     doc = copy.deepcopy(load_toml(HERE / "config.toml"))
+    check_reference_numbers(doc["devices"])
     if smoke:
         smoke_doc = doc.get("smoke", {})
         if "seeds" in smoke_doc:
@@ -53,6 +57,29 @@ def load_experiment(smoke: bool = False) -> dict[str, Any]:
         for section, values in smoke_doc.get("run", {}).items():
             doc["run"].setdefault(section, {}).update(values)
     return doc
+
+
+def check_reference_numbers(devices: list[dict[str, Any]], table: Path = NEUROSIM_TABLE) -> None:
+    """Check every ``[[devices]]`` entry against NeuroSim's table (``data/neurosim_v3_devices.csv``).
+
+    The states, labels, c2c sigma, MNIST accuracy and reference copied into ``config.toml`` must equal the
+    table's row of the same ``name``; raises ``SystemExit`` naming the device and the column otherwise.
+    """
+    import csv
+
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = {row["name"]: row for row in csv.DictReader(fh)}
+    for device in devices:
+        row = rows.get(device["name"])
+        if row is None:
+            raise SystemExit(f"{table}: no device named {device['name']!r} (config.toml [[devices]])")
+        if row["reference"] != device["reference"]:
+            raise SystemExit(f"{device['name']}: reference {device['reference']!r} but {table.name} says "
+                             f"{row['reference']!r}")
+        for key in ("states_ltp", "states_ltd", "nl_ltp", "nl_ltd", "c2c_sigma", "online_mnist_accuracy"):
+            if not math.isclose(float(row[key]), float(device[key]), rel_tol=0, abs_tol=1e-12):
+                raise SystemExit(f"{device['name']}: {key} = {device[key]} in config.toml but {row[key]} in "
+                                 f"{table.name}")
 
 
 def device_run_config(run: dict[str, Any], device: dict[str, Any]) -> dict[str, Any]:
@@ -347,71 +374,73 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def figure(result: dict[str, Any], path: Path) -> Path:
-    """ranking.png: accuracy here vs NeuroSim's (labelled), and the per-layer plug-in lambda."""
-    from memsim.plotting.style import pyplot, save_figure
+    """ranking.png: accuracy here vs NeuroSim's (labelled), and the per-layer plug-in lambda (memsim style)."""
+    import textwrap
 
-    plt = pyplot()
-    rows, an = result["devices"], result["analysis"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 5.0), gridspec_kw={"width_ratios": [1.25, 1]})
-    x = np.array([r["neurosim_mnist_accuracy"] for r in rows])
-    y = np.array([r["test_accuracy_final"] for r in rows])
-    ym = np.array([r["test_accuracy_mean_weights"] for r in rows])
-    ye = np.array([r.get("test_accuracy_final_std", math.nan) for r in rows])
-    ax.scatter(x, ym, s=60, facecolor="none", edgecolor="0.5", zorder=2, label="time-averaged weights")
-    nseeds = len(result["setup"]["seeds"])
-    if nseeds > 1 and np.all(np.isfinite(ye)):
-        ax.errorbar(x, y, yerr=ye, fmt="o", ms=7, color="C0", capsize=3, zorder=3,
-                    label=f"final weights (mean ± sd, {nseeds} seeds)")
-    else:
-        ax.scatter(x, y, s=60, color="C0", zorder=3, label="final weights")
-    # NeuroSim's top three (0.88-0.92) crowd together: their labels go into the empty upper middle,
-    # stacked in the order of the points' heights, with leader lines.
-    crowded = sorted([i for i, xi in enumerate(x) if xi >= 0.85], key=lambda i: -y[i])
-    slot = {i: k for k, i in enumerate(crowded)}
-    for i, (r, xi, yi) in enumerate(zip(rows, x, y)):
-        label = f"{r['name']}\n({r['states_ltp']:g} states, NL {r['nl_ltp']:g}/{r['nl_ltd']:g})"
-        if i in slot:
-            ax.annotate(label, (xi, yi), xytext=(0.50, 0.90 - 0.105 * slot[i]), textcoords="data", ha="left",
-                        va="center", fontsize=8, arrowprops=dict(arrowstyle="-", color="0.5", lw=0.7,
-                                                                 shrinkA=2, shrinkB=5))
+    from memsim.plotting.style import OKABE_ITO, PALETTE, save_figure, styled, subplots
+
+    @styled
+    def draw() -> Path:
+        rows, an = result["devices"], result["analysis"]
+        fig, (ax, ax2) = subplots(2, 1, width=3.5, height=6.4, gridspec_kw={"height_ratios": [1.25, 1]})
+        x = np.array([r["neurosim_mnist_accuracy"] for r in rows])
+        y = np.array([r["test_accuracy_final"] for r in rows])
+        ym = np.array([r["test_accuracy_mean_weights"] for r in rows])
+        ye = np.array([r.get("test_accuracy_final_std", math.nan) for r in rows])
+        ax.scatter(x, ym, s=28, facecolor="none", edgecolor="0.45", zorder=2, label="time-averaged weights")
+        nseeds = len(result["setup"]["seeds"])
+        if nseeds > 1 and np.all(np.isfinite(ye)):
+            ax.errorbar(x, y, yerr=ye, fmt="o", ms=4.5, color=OKABE_ITO["blue"], zorder=3,
+                        label=f"final weights (mean ± sd, {nseeds} seeds)")
         else:
-            ax.annotate(label, (xi, yi), xytext=(8, -4), textcoords="offset points", ha="left", va="top", fontsize=8)
-    digital = float(np.mean([r["digital_test_accuracy"] for r in rows]))
-    ax.axhline(digital, color="k", ls=":", lw=1, label=f"digital MLP ({digital:.3f})")
-    ax.axhline(0.1, color="0.6", ls="--", lw=0.8, label="chance (0.1)")
-    ax.set(xlabel="NeuroSim V3.0: MNIST online-learning accuracy (400-100-10 MLP)",
-           ylabel="memsim: digits test accuracy (in place)", xlim=(0.1, 1.0), ylim=(0.0, 1.02))
-    ax.set_title(f"Spearman ρ = {_f(an['spearman_rho'], '.2f')} (p = {_f(an['spearman_p'], '.2g')}), "
-                 f"{len(rows)} devices", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
+            ax.scatter(x, y, s=22, color=OKABE_ITO["blue"], zorder=3, label="final weights")
+        # NeuroSim's top three (0.88-0.92) crowd together: their labels go into the empty upper middle,
+        # stacked in the order of the points' heights, with leader lines.
+        crowded = sorted([i for i, xi in enumerate(x) if xi >= 0.85], key=lambda i: -y[i])
+        slot = {i: k for k, i in enumerate(crowded)}
+        for i, (r, xi, yi) in enumerate(zip(rows, x, y)):
+            if i in slot:
+                ax.annotate(r["name"], (xi, yi), xytext=(0.50, 0.86 - 0.08 * slot[i]), textcoords="data", ha="left",
+                            va="center", arrowprops=dict(arrowstyle="-", color="0.5", lw=0.6, shrinkA=2, shrinkB=4))
+            else:
+                ax.annotate(r["name"], (xi, yi), xytext=(5, -4), textcoords="offset points", ha="left", va="top")
+        digital = float(np.mean([r["digital_test_accuracy"] for r in rows]))
+        ax.axhline(digital, color="k", ls=":", lw=1, label=f"digital MLP ({digital:.3f})")
+        ax.axhline(0.1, color="0.5", ls="--", lw=0.8, label="chance (0.1)")
+        ax.set(xlabel="NeuroSim V3.0: MNIST accuracy (400-100-10 MLP)",
+               ylabel="memsim: digits test accuracy", xlim=(0.1, 1.0), ylim=(0.0, 1.02))
+        ax.set_title(f"Spearman ρ = {_f(an['spearman_rho'], '.2f')} (p = {_f(an['spearman_p'], '.2g')}), "
+                     f"{len(rows)} devices")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, columnspacing=1.0)
 
-    order = sorted(rows, key=lambda r: r["rank_neurosim"])
-    names = list(order[0]["per_layer"])
-    width = 0.8 / len(names)
-    pos = np.arange(len(order))
-    for k, n in enumerate(names):
-        vals = [r["per_layer"][n]["lambda_plugin_mean"] for r in order]
-        vals = [v if math.isfinite(v) else 0.0 for v in vals]
-        shape = order[0]["per_layer"][n]["shape"]
-        ax2.bar(pos + (k - (len(names) - 1) / 2) * width, vals, width, color=f"C{k + 1}",
-                label=f"layer {k} ({shape[0]}x{shape[1]})")
-    ax2.set_yscale("log")
-    for p, r in zip(pos, order):
-        if not all(math.isfinite(L["lambda_plugin_mean"]) for L in r["per_layer"].values()):
-            ax2.text(p, 0.02, "no restoring\nsymmetry point", transform=ax2.get_xaxis_transform(), ha="center",
-                     va="bottom", fontsize=7, color="0.3", rotation=90)
-    ax2.set_xticks(pos, [r["name"] for r in order], rotation=35, ha="right", fontsize=8)
-    ax2.set(ylabel="mean plug-in λ_i = E|g_i| F'(w_s)")
-    ax2.set_title("predicted per-layer penalty (sorted by NeuroSim accuracy)", fontsize=10)
-    ax2.legend(fontsize=8)
-    ax2.grid(alpha=0.3, axis="y")
-    setup = result["setup"]
-    fig.suptitle(f"NeuroSim V3.0 devices in place on digits: {'-'.join(map(str, setup['layer_sizes']))} "
-                 f"{setup['activation']} MLP, deterministic rounding, lr {setup['lr']:g}, {setup['epochs']} epochs"
-                 + (" (smoke)" if setup["smoke"] else ""), fontsize=11)
-    fig.tight_layout()
-    return save_figure(fig, path)
+        order = sorted(rows, key=lambda r: r["rank_neurosim"])
+        names = list(order[0]["per_layer"])
+        width = 0.8 / len(names)
+        pos = np.arange(len(order))
+        for k, n in enumerate(names):
+            vals = [r["per_layer"][n]["lambda_plugin_mean"] for r in order]
+            vals = [v if math.isfinite(v) else 0.0 for v in vals]
+            shape = order[0]["per_layer"][n]["shape"]
+            ax2.bar(pos + (k - (len(names) - 1) / 2) * width, vals, width, color=PALETTE[(k + 1) % len(PALETTE)],
+                    hatch=("", "//", "..")[k % 3], edgecolor="white", lw=0,
+                    label=f"layer {k} ({shape[0]}x{shape[1]})")
+        ax2.set_yscale("log")
+        for p, r in zip(pos, order):
+            if not all(math.isfinite(L["lambda_plugin_mean"]) for L in r["per_layer"].values()):
+                ax2.text(p, 0.03, "no restoring\nsymmetry point", transform=ax2.get_xaxis_transform(), ha="center",
+                         va="bottom", color="0.3", rotation=90)
+        ax2.set_xticks(pos, [f"{r['name']} ({r['states_ltp']:g})" for r in order], rotation=35, ha="right")
+        ax2.set(ylabel="mean plug-in λ_i = E|g_i| F'(w_s)")
+        ax2.set_title("per-layer penalty, by NeuroSim accuracy (states)")
+        ax2.legend(loc="upper left", ncol=1)
+        setup = result["setup"]
+        fig.suptitle("\n".join(textwrap.wrap(
+            f"NeuroSim V3.0 devices in place on digits: {'-'.join(map(str, setup['layer_sizes']))} "
+            f"{setup['activation']} MLP, deterministic rounding, lr {setup['lr']:g}, {setup['epochs']} epochs"
+            + (" (smoke)" if setup["smoke"] else ""), 60)))
+        return save_figure(fig, path)
+
+    return draw()
 
 
 # --------------------------------------------------------------------------------------- main

@@ -1,6 +1,7 @@
 r"""Per-cell analysis: device-to-device variation makes the penalty generalized Tikhonov towards a RANDOM point.
 
-With device-to-device variation every weight has its own device parameters (THEORY.md section 2d):
+With device-to-device variation every weight has its own device parameters (docs/theory.md, section
+'2d. Up/down asymmetry, device-to-device variation, zero-shifting'):
 its own symmetry point :math:`w_{s,i}` (moved by ``up_down_dtod``; bound variation alone does not
 move it for soft bounds) and its own slope :math:`F_i'(w_{s,i})` (changed by ``w_max_dtod``,
 ``w_min_dtod``, ``up_down_dtod``; ``dw_min_dtod`` only rescales the learning rate). The stationary law
@@ -39,7 +40,18 @@ __all__ = ["cell_table", "cell_geometry", "predict_lambda_cells", "has_device_va
 
 
 def has_device_variation(device: Any) -> bool:
-    """Whether any ``*_dtod`` spread of ``device`` is non-zero (or cells can be stuck)."""
+    """Whether any ``*_dtod`` spread of ``device`` is non-zero (or cells can be stuck).
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The device model.
+
+    Returns
+    -------
+    bool
+        True when a device-to-device spread is non-zero or cells can be stuck.
+    """
     spreads = [float(getattr(device, dtod)) for dtod, _ in device.dtod_parameters.values()]
     return any(s > 0 for s in spreads) or float(getattr(device, "stuck_prob", 0.0)) > 0
 
@@ -152,6 +164,20 @@ def cell_geometry(device: Any, cell_params: dict[str, Any], *, zero_shift: bool 
     """The :class:`~memsim.analysis.jitter.WeightGeometry` of the drawn cells (for the jitter model).
 
     Cells without a symmetry point get no penalty (slope 0, reference 0).
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The nominal device of the tile.
+    cell_params : dict of array_like
+        One value per weight for every cell parameter (``Tile.cell_parameters``).
+    zero_shift : bool
+        Whether the tile references each cell at its symmetry point.
+
+    Returns
+    -------
+    memsim.analysis.jitter.WeightGeometry
+        The geometry of every cell.
     """
     t = cell_table(device, cell_params, zero_shift=zero_shift)
     ok = np.isfinite(t["w_s"]) & np.isfinite(t["slope"])
@@ -194,7 +220,8 @@ def predict_lambda_cells(X: Any, y: Any, device: Any, cell_params: dict[str, Any
                          tol: float = 1e-12) -> dict[str, Any]:
     r"""The per-cell (device-to-device) prediction: generalized Tikhonov towards the cells' symmetry points.
 
-    Fixed point (THEORY.md sections 2.0, 2d), iterated from :math:`m_0 = w_{\rm OLS}` like
+    Fixed point (docs/theory.md, sections '2.0 The drift formula' and '2d. Up/down asymmetry,
+    device-to-device variation, zero-shifting'), iterated from :math:`m_0 = w_{\rm OLS}` like
     :func:`memsim.analysis.penalty.predict_lambda`:
 
     .. math::
@@ -208,21 +235,29 @@ def predict_lambda_cells(X: Any, y: Any, device: Any, cell_params: dict[str, Any
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     device : memsim.physics.devices.PulsedDevice
         The nominal device of the tile.
     cell_params : dict of array_like
         ``Tile.cell_parameters`` restricted to the weights of ``X`` (one value per column of ``X``).
-    batch_size, accumulate
-        The update scheme, as in :func:`memsim.analysis.penalty.expected_abs_grad`.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
     zero_shift : bool
         The tile references each cell at its symmetry point (effective weight :math:`w - w_{s,i}`):
         the reference vector is then 0.
     lr : float, optional
         Per-sample learning rate; when given, ``*_jitter_cells`` outputs are added.
-    rule, sampling
+    rule : str or memsim.physics.updates.UpdateRule
+        For the jitter correction, as in :func:`memsim.analysis.jitter.predict_lambda_jitter`.
+    sampling : {'reshuffle', 'replacement'}
         For the jitter correction, as in :func:`memsim.analysis.jitter.predict_lambda_jitter`.
     max_iter : int
+        Maximum fixed-point iterations, as in :func:`memsim.analysis.penalty.predict_lambda`.
     tol : float
         As in :func:`memsim.analysis.penalty.predict_lambda`.
 
@@ -331,6 +366,37 @@ def summary_predictions(X: Any, y: Any, weights_mean: Any, device: Any, cell_par
     ``tikhonov_pred_distance_cells``, ``lambda_pred_jitter_cells``, ``w_pred_jitter_cells``,
     ``tikhonov_pred_jitter_distance_cells`` (the last three only computed with device-to-device
     variation, else NaN); ``regime_warnings_extra`` (list of str).
+
+    Parameters
+    ----------
+    X : array_like
+        Training inputs, shape (n, d), with the bias column when ``bias``.
+    y : array_like
+        Training targets, shape (n,).
+    weights_mean : array_like
+        Time-averaged weights, shape (d,), with the bias entry when ``bias``.
+    device : memsim.physics.devices.base.PulsedDevice
+        The nominal device of the tile.
+    cell_params : dict of array_like or None
+        One value per column of ``X`` for every cell parameter; ``None``: the nominal cells.
+    lr : float
+        Per-sample learning rate :math:`\eta`.
+    rule : str or memsim.physics.updates.UpdateRule
+        The update rule.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
+    bias : bool
+        Whether the last column of ``X`` and entry of ``weights_mean`` are a bias (dropped here).
+    zero_shift : bool
+        Whether the tile references each cell at its symmetry point (effective weight :math:`w - w_{s,i}`).
+
+    Returns
+    -------
+    dict
+        The keys listed above.
     """
     from .jitter import predict_lambda_jitter
     from ..compare.ridge import ols, relative_distance

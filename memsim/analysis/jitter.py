@@ -1,4 +1,6 @@
-r"""The O(eta) jitter correction of the predicted penalty (THEORY.md section 2a): a Lyapunov solve.
+r"""The O(eta) jitter correction of the predicted penalty: a Lyapunov solve.
+
+See docs/theory.md, section '2a. Soft bounds'.
 
 :func:`memsim.analysis.penalty.predict_lambda` is the :math:`\eta\to0` limit: it evaluates :math:`E|g_i|` at the
 mean weights :math:`m`. In a real run the weights *fluctuate* around :math:`m` (gradient sampling noise,
@@ -22,7 +24,7 @@ stochastic        :math:`u` (unbiased)             :math:`\{u\}(1-\{u\})` (fract
 deterministic     :math:`\lfloor u + 1/2\rfloor`   0 (the rounding *error* is a deterministic
                                                    function of the sample: it enters through
                                                    the realised-gradient moments, below)
-pulse coincidence :math:`u` (no clipping)          :math:`u(1 - u/BL)` (binomial, BL per sample)
+coincidence       :math:`u` (no clipping)          :math:`u(1 - u/BL)` (binomial, BL per sample)
 ================  ===============================  ==================================
 
 The realised gradient is :math:`\hat g = \mathrm{sign}(g)\,\bar n(u)\,\delta w/\eta` (in gradient units).
@@ -71,7 +73,8 @@ by Stein's lemma, :math:`\kappa_{bi} = E_r[\partial_r|\hat g_{bi}|] = E_r[|\hat 
 is :math:`\eta^2B^2\bar a^2\,\Sigma_g(C)\frac{n-B}{B(n-1)}` plus rounding and c2c with that
 :math:`|\Delta|`, :math:`M = I - \eta B\bar a(J+\Lambda)`, and :math:`c_i = \kappa_i (HC)_{ii}`.
 Gradients are quoted per batch MEAN (the units of the stationarity law). With :math:`B = n` (full
-batch) only the rounding and c2c jitter sustain :math:`E|\bar g|` (THEORY 2a, "pulse quantisation").
+batch) only the rounding and c2c jitter sustain :math:`E|\bar g|` (docs/theory.md, section '2a. Soft bounds',
+'Pulse quantisation').
 
 **Data order.** The recursion above is for independent draws (``sampling="replacement"``, the
 plain discrete Lyapunov equation, ``scipy.linalg.solve_discrete_lyapunov``). memsim draws a fresh
@@ -88,7 +91,8 @@ Per-event and per-step quantities: the noises above are per programming *event*;
 one event), and an epoch has :math:`\lceil n/B\rceil` steps.
 
 The mean law. The exact stationarity identity :math:`E[\hat g_i] + E[|\hat g_i|\,F_i(w_i)] = 0` (mean of
-the stationary distribution, THEORY 2.0) with :math:`E[|\hat g|F(w)] \approx E|\hat g|\big(F(m) +
+the stationary distribution, docs/theory.md, section '2.0 The drift formula') with
+:math:`E[|\hat g|F(w)] \approx E|\hat g|\big(F(m) +
 \tfrac12F''(m)C_{ii}\big) + F'(m)\,c_i`; for a linear :math:`F = F'(w_s)(w - w_s)` (soft bounds) this is
 :math:`E[\hat g_i] + F'\,\big(E|\hat g_i|(m_i - w_{s}) + c_i\big) = 0`, i.e.
 
@@ -171,6 +175,39 @@ class WeightGeometry:
     spread at :math:`w_s` (``step_spread``, 1 for the standard models); ``dw_nominal`` the nominal
     ``dw_min`` the pulse-count rule uses; ``sigma``/``c2c_mode`` the cycle-to-cycle noise; ``fixed``:
     weights that do not move (stuck cells), held at ``fixed_value``.
+
+    Parameters
+    ----------
+    w_s : numpy.ndarray
+        Symmetry point of each weight, shape (d,).
+    slope : numpy.ndarray
+        Slope :math:`F'(w_s)` of the asymmetry function at the symmetry point, shape (d,).
+    step : numpy.ndarray
+        Mean step of one pulse at :math:`w_s` in weight units (:math:`\\delta w\\,\\bar a`), shape (d,).
+    dw_cell : numpy.ndarray
+        The cell's own ``dw_min`` (additive cycle-to-cycle noise), shape (d,).
+    span : numpy.ndarray
+        :math:`w_{\\max} - w_{\\min}` of each cell (NeuroSim cycle-to-cycle noise), shape (d,).
+    spread : numpy.ndarray
+        Relative cycle-to-cycle spread at :math:`w_s` (``step_spread``; 1 for the standard models), shape
+        (d,).
+    dw_nominal : float
+        The nominal ``dw_min`` the pulse-count rule uses.
+    sigma : float
+        Cycle-to-cycle noise level (the device's ``dw_min_std``).
+    c2c_mode : str
+        Cycle-to-cycle noise mode of the device (``c2c_mode``).
+    fixed : numpy.ndarray of bool
+        Weights that do not move (stuck cells), shape (d,).
+    fixed_value : numpy.ndarray
+        Values at which the ``fixed`` weights are held, shape (d,).
+    F : callable or None
+        The asymmetry functions, ``F(w) -> (d,)`` for a (d,) array of weights (vectorised), for the exact
+        (non-linearised) mean law; ``None``: :math:`F_i(w) = F'_i\\,(w - w_{s,i})`.
+    lower : numpy.ndarray or None
+        Lower bounds (d,) where ``F`` is evaluated (with ``F``).
+    upper : numpy.ndarray or None
+        Upper bounds (d,) where ``F`` is evaluated (with ``F``).
     """
 
     w_s: np.ndarray
@@ -202,6 +239,18 @@ def nominal_geometry(device: Any, d: int) -> WeightGeometry:
     """The :class:`WeightGeometry` of ``d`` nominal cells of ``device`` (a zero-shifted view allowed).
 
     NaN ``w_s``/``slope`` when the device has no symmetry point.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The device (a zero-shifted view is allowed).
+    d : int
+        Number of weights.
+
+    Returns
+    -------
+    WeightGeometry
+        The same nominal cell for every weight.
     """
     w_s, slope = symmetry(device, "predict_lambda_jitter")
     shift = float(getattr(device, "shift", 0.0))       # ZeroShifted: formulas take device coordinates
@@ -527,7 +576,41 @@ SAMPLING = ("reshuffle", "replacement")
 def jitter_fixed_point(X: np.ndarray, y: np.ndarray, geo: WeightGeometry, *, lr: float, rule: Any,
                        batch_size: int, accumulate: bool, sampling: str = "reshuffle", max_iter: int = 500,
                        tol: float = 1e-9, owner: str = "predict_lambda_jitter") -> dict[str, Any]:
-    """The joint fixed point of the mean law and the covariance equations (module docstring); validated inputs."""
+    """The joint fixed point of the mean law and the covariance equations (module docstring); validated inputs.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Training inputs (validated), shape (n, d).
+    y : numpy.ndarray
+        Training targets (validated), shape (n,).
+    geo : WeightGeometry
+        The device geometry of every weight.
+    lr : float
+        Per-sample learning rate :math:`\\eta`, > 0.
+    rule : str or memsim.physics.updates.UpdateRule
+        The update rule, as in :func:`predict_lambda_jitter`.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
+    sampling : {'reshuffle', 'replacement'}
+        The data order: a fresh permutation every epoch, or independent draws.
+    max_iter : int
+        Fixed-point iterations, >= 1.
+    tol : float
+        Convergence: relative change of :math:`m` below ``tol`` and of :math:`C` below ``sqrt(tol)``.
+    owner : str
+        Name used in error messages.
+
+    Returns
+    -------
+    dict
+        ``lambda_per_weight`` (d,), ``w`` (d,) the predicted mean weights, ``covariance`` and
+        ``covariance_epoch_end`` (d, d), ``iterations`` and the diagnostics listed in
+        :func:`predict_lambda_jitter` (under their names there).
+    """
     spec = _rule_spec(owner, rule)
     if spec["kind"] == "pulse_coincidence" and accumulate and batch_size > 1:
         raise invalid(owner, "rule", "a pulse-count rule ('pulse_coincidence' is rank-1 only)", rule)
@@ -592,7 +675,7 @@ def jitter_fixed_point(X: np.ndarray, y: np.ndarray, geo: WeightGeometry, *, lr:
 def predict_lambda_jitter(X: Any, y: Any, device: Any, *, lr: float, rule: Any = "stochastic_rounding",
                           batch_size: int = 1, accumulate: bool = False, sampling: str = "reshuffle",
                           max_iter: int = 500, tol: float = 1e-9) -> dict[str, Any]:
-    r"""The penalty with the O(eta) jitter correction of THEORY.md section 2a (module docstring).
+    r"""The penalty with the O(eta) jitter correction (module docstring; docs/theory.md, section '2a. Soft bounds').
 
     Self-consistent fixed point of
 
@@ -615,7 +698,9 @@ def predict_lambda_jitter(X: Any, y: Any, device: Any, *, lr: float, rule: Any =
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     device : memsim.physics.devices.PulsedDevice
         Its nominal cell (a zero-shifted view is accepted); the pulse-count rule uses its ``dw_min``,
         its ``dw_min_std``/``c2c_mode`` give the cycle-to-cycle noise.
@@ -624,8 +709,11 @@ def predict_lambda_jitter(X: Any, y: Any, device: Any, *, lr: float, rule: Any =
     rule : str or memsim.physics.updates.UpdateRule
         ``"stochastic_rounding"``, ``"deterministic"`` or ``"pulse_coincidence"`` (its BL settings
         are read from the object).
-    batch_size, accumulate
-        The update scheme, as in :func:`memsim.analysis.penalty.expected_abs_grad`.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
     sampling : {"reshuffle", "replacement"}
         The data order: a fresh permutation every epoch (memsim's; the epoch's sampling noises sum to
         zero and a sample is always "unseen" when it is read) or independent draws.
@@ -670,7 +758,18 @@ def predict_lambda_jitter(X: Any, y: Any, device: Any, *, lr: float, rule: Any =
 
 
 def nan_result(d: int) -> dict[str, Any]:
-    """The result of :func:`predict_lambda_jitter` when there is no prediction (all NaN)."""
+    """The result of :func:`predict_lambda_jitter` when there is no prediction (all NaN).
+
+    Parameters
+    ----------
+    d : int
+        Number of weights.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`predict_lambda_jitter`, every value NaN (``iterations`` 0).
+    """
     nan = np.full(d, np.nan)
     return {"lambda_pred_jitter": math.nan, "lambda_pred_jitter_mean": math.nan,
             "lambda_pred_jitter_per_weight": nan, "w_pred_jitter": nan.copy(),

@@ -1,8 +1,10 @@
 r"""One run of a network (classifier or MLP): train in place, train the digital baselines, compare, summarise.
 
 :func:`memsim.workflows.run.run_summary` hands every trained model that is not a one-layer MSE
-regression here (the linear theory of :mod:`memsim.analysis.penalty` covers that one). The comparison follows THEORY.md ("What researchers will want to
-run", item 8): per weight, the device's drift towards its symmetry point :math:`w_s` acts as the
+regression here (the linear theory of :mod:`memsim.analysis.penalty` covers that one). The comparison follows
+docs/theory.md
+(section 'What a study can check', item 7): per weight, the
+device's drift towards its symmetry point :math:`w_s` acts as the
 explicit penalty :math:`\frac12\lambda_i (w_i - w_s)^2` with the plug-in strength
 
 .. math::  \lambda_i = \overline{|g_i|}\;F'(w_s)
@@ -118,6 +120,7 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
     config : memsim.workflows.config.RunConfig
         The run's configuration (device, train, model sections are read).
     data : memsim.tasks.registry.Dataset
+        The run's data set (training and test split).
     result : memsim.models.train.TrainResult
         What in-place training produced (weights, statistics, data order, learning rates).
     n_tiles : list of int
@@ -125,8 +128,14 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
 
     Returns
     -------
-    summary, arrays
-        Summary keys (JSON-able through :func:`memsim.workflows.io.to_jsonable`): ``layer_sizes``, ``loss``,
+    summary : dict
+        The summary (described below).
+    arrays : dict
+        The arrays (described below).
+
+    Notes
+    -----
+    Summary keys (JSON-able through :func:`memsim.workflows.io.to_jsonable`): ``layer_sizes``, ``loss``,
     ``test_loss_final``, ``test_loss_mean_weights``, ``test_accuracy_final``,
     ``test_accuracy_mean_weights`` (and the ``train_*`` counterparts) of the analog network (exact
     evaluation of the final and of the time-averaged weights); ``digital_test_loss`` /
@@ -147,7 +156,7 @@ def compare_network(config: Any, data: Any, result: Any, n_tiles: list[int]) -> 
 
     A digital network that diverges (:class:`~memsim.errors.DivergenceError` from
     :func:`~memsim.compare.digital.train_digital`) or a global fit that does not converge
-    (:class:`~memsim.errors.ConvergenceError`) does not fail the run (DESIGN.md, "Failures"): every
+    (:class:`~memsim.errors.ConvergenceError`) does not fail the run (docs/design.md, section 'Failures'): every
     quantity that needs it is NaN (``null`` in ``summary.json``), listed in ``failures`` as
     ``{"quantity", "reason"}`` and named in a ``regime_warnings`` line; the digital curves are NaN.
     A global-fit candidate whose network diverges is skipped (infinite distance).

@@ -1,6 +1,7 @@
 r"""The effective penalty of a hardware-trained linear model: predicted from device physics, fitted, and checked.
 
-Everything here follows THEORY.md section 2.0. A programming event requests :math:`\Delta = -\eta g`
+Everything here follows docs/theory.md, section '2.0 The drift formula'. A programming event requests
+:math:`\Delta = -\eta g`
 with the stochastic gradient :math:`g`; for least squares the per-sample gradient is
 :math:`g_i = x_{bi}(x_b^\top w - y_b)` and :math:`E[g] = Hw - b` exactly, with :math:`H = X^\top X/n`,
 :math:`b = X^\top y/n`. A device with asymmetry function
@@ -67,6 +68,18 @@ def folded_normal_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     r""":math:`E|Z|` for :math:`Z\sim N(\mu, \mathrm{sd}^2)`; :math:`|\mu|` if sd = 0.
 
     .. math::  \mathrm{sd}\sqrt{2/\pi}\,e^{-\mu^2/2\mathrm{sd}^2} + \mu\,(1 - 2\Phi(-\mu/\mathrm{sd}))
+
+    Parameters
+    ----------
+    mu : numpy.ndarray
+        Means :math:`\mu`.
+    sd : numpy.ndarray
+        Standard deviations (broadcast with ``mu``).
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`E|Z|`, elementwise.
     """
     safe = np.where(sd > 0, sd, 1.0)
     z = mu / safe
@@ -87,7 +100,7 @@ def _abs_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, batch_size: int, accu
 
 
 def expected_abs_grad(X: Any, y: Any, w: Any, *, batch_size: int = 1, accumulate: bool = False) -> np.ndarray:
-    r"""Per-weight mean absolute requested gradient :math:`E|g_i(w)|` (THEORY.md section 2a).
+    r"""Per-weight mean absolute requested gradient :math:`E|g_i(w)|` (docs/theory.md, section '2a. Soft bounds').
 
     * Per-sample (rank-1) updates, ``accumulate=False`` (any ``batch_size``):
       :math:`E|g_i| = \frac1n\sum_b |x_{bi}(x_b^\top w - y_b)|`, independent of the batch size.
@@ -103,15 +116,21 @@ def expected_abs_grad(X: Any, y: Any, w: Any, *, batch_size: int = 1, accumulate
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     w : array_like, shape (d,)
+        Weights at which the gradients are evaluated.
     batch_size : int
         In [1, n].
     accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
 
     Returns
     -------
     numpy.ndarray, shape (d,)
+        The mean absolute gradients :math:`E|g_i(w)|`.
     """
     X, y = check_design("expected_abs_grad", X, y)
     w = check_array("expected_abs_grad", "w", w, (X.shape[1],))
@@ -126,7 +145,9 @@ def _stationarity_residual(X, y, w, device, batch_size, accumulate) -> np.ndarra
 
 def stationarity_residual(X: Any, y: Any, w: Any, device: Any, *, batch_size: int = 1,
                           accumulate: bool = False) -> np.ndarray:
-    r"""Residual of the exact per-weight stationarity law :math:`(\ast)` (THEORY.md section 2.0).
+    r"""Residual of the exact per-weight stationarity law :math:`(\ast)`.
+
+    See docs/theory.md, section '2.0 The drift formula'.
 
     .. math::  E[g_i(w)] + E|g_i(w)|\,F(w_i), \qquad E[g(w)] = Hw - b
 
@@ -137,15 +158,23 @@ def stationarity_residual(X: Any, y: Any, w: Any, device: Any, *, batch_size: in
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     w : array_like, shape (d,)
+        Weights at which the residual is evaluated.
     device : memsim.physics.devices.PulsedDevice
-    batch_size, accumulate
-        The update scheme, as in :func:`expected_abs_grad`.
+        The nominal device model.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
 
     Returns
     -------
     numpy.ndarray, shape (d,)
+        The residual of every weight.
     """
     X, y = check_design("stationarity_residual", X, y)
     w = check_array("stationarity_residual", "w", w, (X.shape[1],))
@@ -160,6 +189,20 @@ def symmetry(device: Any, owner: str | None = None) -> tuple[float, float]:
     ``(0, 0)`` when ``F' = 0`` (no penalty, e.g. a constant-step device; see :func:`constant_drift` for
     the case where ``F`` is a nonzero constant). With ``owner``, a negative slope (a repelling point,
     no Tikhonov form) raises :class:`~memsim.errors.ConfigError` naming ``owner``'s ``device``.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The nominal device model.
+    owner : str or None
+        When given, a negative slope raises a ``ConfigError`` naming this owner's ``device``.
+
+    Returns
+    -------
+    w_s : float
+        The symmetry point :math:`w_s`.
+    slope : float
+        The slope :math:`F'(w_s)` (0 with :math:`w_s = 0` when there is no penalty).
     """
     slope = float(device.asymmetry_slope())
     if slope == 0.0:
@@ -171,7 +214,18 @@ def symmetry(device: Any, owner: str | None = None) -> tuple[float, float]:
 
 def constant_drift(device: Any) -> bool:
     """Whether ``F`` is a nonzero constant (``F' = 0``, e.g. a constant step with ``up_down != 0``): a
-    drift with no symmetry point, so no penalty of Tikhonov form."""
+    drift with no symmetry point, so no penalty of Tikhonov form.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The nominal device model.
+
+    Returns
+    -------
+    bool
+        True when :math:`F' = 0` but :math:`F \\ne 0` at the middle of the range.
+    """
     if float(device.asymmetry_slope()) != 0.0:
         return False
     mid = 0.5 * (float(device.w_min) + float(device.w_max))
@@ -182,7 +236,8 @@ def predict_lambda(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumula
                    max_iter: int = 100, tol: float = 1e-12) -> dict[str, Any]:
     r"""Self-consistent generalized-Tikhonov prediction of the penalty, from data and device alone.
 
-    Fixed point (THEORY.md sections 2.0, 2a, 2d):
+    Fixed point (docs/theory.md, sections '2.0 The drift formula', '2a. Soft bounds' and
+    '2d. Up/down asymmetry, device-to-device variation, zero-shifting'):
 
     .. math::
         m = (X^\top X + n\Lambda)^{-1}(X^\top y + n\Lambda w_s), \qquad
@@ -198,11 +253,16 @@ def predict_lambda(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumula
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     device : memsim.physics.devices.PulsedDevice
         Its nominal cell is used.
-    batch_size, accumulate
-        The update scheme, as in :func:`expected_abs_grad`.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
     max_iter : int
         Maximum fixed-point iterations, >= 1.
     tol : float
@@ -250,7 +310,8 @@ def predict_weights(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumul
 
     .. math::  E[g_i(w)] + E|g_i(w)|\,F(w_i) = 0 \quad\text{for all } i
 
-    (THEORY.md sections 2.0 and 2d), solved with ``scipy.optimize.root`` (MINPACK ``hybr``) from the
+    (docs/theory.md, sections '2.0 The drift formula' and '2d. Up/down asymmetry, device-to-device
+    variation, zero-shifting'), solved with ``scipy.optimize.root`` (MINPACK ``hybr``) from the
     :func:`predict_lambda` solution (from OLS if that is NaN). For a device with linear
     :math:`F(w) = F'(w_s)(w - w_s)` (symmetric soft bounds: :math:`F(w) = w/w_{\max}`) the law is
     exactly the generalized Tikhonov fixed point and the result equals ``w_tikhonov``; for
@@ -259,10 +320,16 @@ def predict_weights(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumul
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     device : memsim.physics.devices.PulsedDevice
-    batch_size, accumulate
-        The update scheme, as in :func:`expected_abs_grad`.
+        The nominal device model.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
     max_iter : int
         Passed to :func:`predict_lambda`; the root finder may use ``max_iter * (d + 1)``
         residual evaluations.
@@ -272,6 +339,7 @@ def predict_weights(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumul
     Returns
     -------
     numpy.ndarray, shape (d,)
+        The predicted stationary mean weights.
 
     Raises
     ------
@@ -301,7 +369,7 @@ def predict_weights(X: Any, y: Any, device: Any, *, batch_size: int = 1, accumul
 
 
 def lambda_plugin(mean_abs_grad: Any, device: Any) -> dict[str, Any]:
-    r"""The penalty from the statistics recorded during training (THEORY.md section 2.0).
+    r"""The penalty from the statistics recorded during training (docs/theory.md, section '2.0 The drift formula').
 
     .. math::  \lambda_i^{\rm plugin} = \overline{|g_i|}_{\rm recorded}\;F'(w_s)
 
@@ -312,7 +380,9 @@ def lambda_plugin(mean_abs_grad: Any, device: Any) -> dict[str, Any]:
     Parameters
     ----------
     mean_abs_grad : array_like, shape (d,) (any shape is flattened)
+        Recorded mean of :math:`|\Delta_i|/\eta` over the averaging window, in the units of the law.
     device : memsim.physics.devices.PulsedDevice
+        The nominal device model.
 
     Returns
     -------
@@ -336,7 +406,8 @@ def identity_residual(X: Any, y: Any, weights_mean: Any, mean_abs_grad_w: Any, d
     r"""Per-weight residual of the exact stationarity identity, a cheap simulator self-test.
 
     The mean of the stationary distribution satisfies :math:`E[g_i] + E[|g_i|\,F(w_i)] = 0` exactly
-    (THEORY.md section 2.0, up to pulse compounding; soft bounds have :math:`\bar a \equiv 1`). The
+    (docs/theory.md, section '2.0 The drift formula', up to pulse compounding; soft bounds have
+    :math:`\bar a \equiv 1`). The
     recorded statistic :math:`E[|g_i| w_i]` (``w`` read before each update) gives the second term
     exactly only when :math:`F` is linear through 0, :math:`F(w) = F'(0)\,w`; for symmetric soft bounds
     (:math:`w_s = 0`, :math:`F'(0) = 1/w_{\max}`) the residual is
@@ -348,8 +419,11 @@ def identity_residual(X: Any, y: Any, weights_mean: Any, mean_abs_grad_w: Any, d
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     weights_mean : array_like, shape (d,)
+        Time-averaged weights :math:`m` over the averaging window.
     mean_abs_grad_w : array_like, shape (d,) (any shape is flattened)
         Recorded :math:`E[|g_i| w_i]`, in the units of the law (see :func:`lambda_plugin`).
     device : memsim.physics.devices.PulsedDevice
@@ -358,6 +432,7 @@ def identity_residual(X: Any, y: Any, weights_mean: Any, mean_abs_grad_w: Any, d
     Returns
     -------
     numpy.ndarray, shape (d,)
+        The residual of every weight (0 at an exact stationary mean).
     """
     owner = "identity_residual"
     X, y = check_design(owner, X, y)
@@ -394,7 +469,7 @@ def large_step_warning(jitter: float, where: str = "") -> list[str]:
     """
     if jitter > LARGE_STEP:
         return [f"large_step: {where}lr*max_i E|g_i|/w_max = {jitter:.3g} > {LARGE_STEP}: large weight jitter, "
-                "O(lr) corrections to the Tikhonov picture matter (THEORY.md 2a)"]
+                "O(lr) corrections to the Tikhonov picture matter (docs/theory.md, section '2a. Soft bounds')"]
     return []
 
 
@@ -441,7 +516,11 @@ def truncation_warning(stats_list: Any) -> list[str]:
         truncated += sum(cut.ravel().tolist())  # Python integers: exact, no int64 overflow
         lost += sum(np.asarray(stats["pulses_lost"]).ravel().tolist())
         if "events_total" in stats:
-            total += sum(np.broadcast_to(np.asarray(stats["events_total"]), cut.shape).ravel().tolist())
+            events = np.asarray(stats["events_total"])
+            if cut.ndim == 0 and events.ndim:  # per-tile totals (a large tile), events_total per cell
+                total += int(events.sum())
+            else:
+                total += sum(np.broadcast_to(events, cut.shape).ravel().tolist())
         if "max_pulses" in stats:
             caps.update(int(k) for k in np.unique(np.asarray(stats["max_pulses"])).tolist())
     if truncated == 0:
@@ -454,7 +533,8 @@ def truncation_warning(stats_list: Any) -> list[str]:
 
 def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float | None = None,
                     rule: Any = None, batch_size: int = 1, accumulate: bool = False) -> list[str]:
-    r"""Where the Tikhonov picture of THEORY.md is not expected to hold (never an exception).
+    r"""Where the Tikhonov picture is not expected to hold (docs/theory.md, section 'Where the
+    predictions do not hold') (never an exception).
 
     Each warning starts with a code:
 
@@ -478,17 +558,27 @@ def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     weights_mean : array_like, shape (d,)
+        Time-averaged weights :math:`m` at which the regime is judged.
     device : memsim.physics.devices.PulsedDevice
+        The nominal device model.
     lr : float, optional
+        Per-sample learning rate :math:`\eta` (needed by ``large_step`` and ``dead_zone``).
     rule : str or memsim.physics.updates.UpdateRule, optional
-    batch_size, accumulate
-        The update scheme, as in :func:`expected_abs_grad`.
+        The update rule (``dead_zone`` applies to deterministic rounding).
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
 
     Returns
     -------
     list of str
+        The warnings, each starting with its code.
     """
     owner = "regime_warnings"
     X, y = check_design(owner, X, y)
@@ -507,7 +597,7 @@ def regime_warnings(X: Any, y: Any, weights_mean: Any, device: Any, *, lr: float
             lost = _dead_zone_fraction(X, y, m, dw_min / (2.0 * lr), batch_size, accumulate)
             if lost > DEAD_ZONE_FRACTION:
                 out.append(f"dead_zone: {lost:.0%} of the requested updates lr*|g| are below dw_min/2 and are "
-                           "lost by deterministic rounding (THEORY.md 2a)")
+                           "lost by deterministic rounding (docs/theory.md, section '2a. Soft bounds')")
     out += few_states_warning(device) + near_bound_warning(m, device)
     if n <= d:
         out.append(f"interpolation: n_train = {n} <= n_features = {d}: per-sample gradients vanish at "
@@ -529,7 +619,7 @@ def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weig
               mean_abs_grad: Any = None, mean_abs_grad_w: Any = None, batch_size: int = 1,
               accumulate: bool = False, bias: bool = False, lr: float | None = None,
               rule: Any = None) -> dict[str, Any]:
-    r"""All metrics of DESIGN.md ("Definitions every issue relies on") for one trained linear model.
+    r"""All metrics of docs/design.md (section 'Metrics') for one trained linear model.
 
     With :math:`m` = ``weights_mean``:
 
@@ -570,16 +660,28 @@ def summarize(X: Any, y: Any, X_test: Any, y_test: Any, weights_final: Any, weig
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     X_test : array_like, shape (n_test, d)
+        Test inputs.
     y_test : array_like, shape (n_test,)
-    weights_final, weights_mean : array_like, shape (d,) (any shape is flattened)
+        Test targets.
+    weights_final : array_like, shape (d,) (any shape is flattened)
+        Weights at the end of training.
+    weights_mean : array_like, shape (d,) (any shape is flattened)
+        Time-averaged weights :math:`m` over the averaging window.
     device : memsim.physics.devices.PulsedDevice
+        The nominal device model.
     mean_abs_grad, mean_abs_grad_w : array_like, shape (d,), optional
         Recorded :math:`E|\Delta_i|/\eta` and :math:`E[|\Delta_i| w_i]/\eta` over the averaging window.
-    batch_size, accumulate
-        The update scheme, as in :func:`expected_abs_grad`.
+    batch_size : int
+        Mini-batch size :math:`B` of the update scheme, in [1, n].
+    accumulate : bool
+        Whether the gradients of a mini-batch are summed into one programming event (True) or applied sample
+        by sample (False).
     bias : bool
+        Whether the last column of ``X`` (and entry of the weights) is a bias, dropped here.
     lr : float, optional
         For the ``large_step`` and ``dead_zone`` warnings.
     rule : str or memsim.physics.updates.UpdateRule, optional

@@ -18,23 +18,34 @@ INT32_MAX = int(np.iinfo(np.int32).max)
 class TileStatistics:
     """Per-weight recording arrays of a tile, living on the tile's backend.
 
-    ``n_up``/``n_down`` count pulses over the tile's whole life; the float sums cover only updates
-    made while recording (the averaging window): ``sum_abs_grad`` = sum of ``|Delta|/lr = |g|``,
-    ``sum_abs_grad_w`` = sum of ``|g| * w`` (``w`` read before the update), ``sum_w`` = sum of the
-    weights after each update.
+    ``n_up``/``n_down`` count pulses over the tile's whole life (since the last reset); the float
+    sums cover only updates made while recording (the averaging window): ``sum_abs_grad`` = sum of
+    ``|Delta|/lr = |g|``, ``sum_abs_grad_w`` = sum of ``|g| * w`` (``w`` read before the update),
+    ``sum_w`` = sum of the weights after each update.
 
-    ``events_truncated``/``pulses_lost`` (int64, per cell) are counted on every update, like the
-    pulse counts (not only in the window): the programming events whose requested pulse count
-    ``n`` exceeded the rule's ``max_pulses`` (they applied ``max_pulses``), and the sum of their
+    ``events_truncated``/``pulses_lost`` (int64) are counted on every update, like the pulse counts
+    (not only in the window): the programming events whose requested pulse count ``n`` exceeded
+    the rule's ``max_pulses`` (they applied ``max_pulses``), and the sum of their
     ``n - max_pulses``. The request is bounded at ``2**53`` pulses
     (:func:`memsim.physics.pulse_law.pulse_magnitude`) and the sum saturates at the int64 maximum.
     The pulse-coincidence rule never truncates (its count is at most the bit length, and
     ``max_pulses`` does not apply to it).
 
+    Layouts (what a kernel receives):
+
+    * ``per_cell`` (default): the four counters have the tile's shape ``(rows, cols)``, one entry per
+      cell. Otherwise (a large tile, to save memory) they have shape ``(rows, 1)``: per-row totals,
+      which a kernel adds to at ``[j, 0]`` (the column index is ``min(i, counter.shape[1] - 1)``;
+      for a one-column tile both layouts coincide).
+    * ``window``: the three float sums have the tile's shape; before the averaging window is first
+      opened (:meth:`open_window`) they are ``(1, 1)`` placeholders that no kernel touches (a kernel
+      writes them only while recording).
+
     A kernel for which the memory traffic of the int64 pulse counters matters (the Numba
     pulse-coincidence kernel at batch 1) counts into int32 ``pending_up``/``pending_down``
-    instead (:meth:`pending_counters`); they are added to the totals before they could overflow
-    and whenever the totals are read (:meth:`settle`). ``pending_max`` bounds every pending entry.
+    instead (:meth:`pending_counters`, per-cell layout only); they are added to the totals before
+    they could overflow and whenever the totals are read (:meth:`settle`). ``pending_max`` bounds
+    every pending entry.
     """
 
     n_up: Any
@@ -47,6 +58,8 @@ class TileStatistics:
     pending_max: int = 0
     events_truncated: Any = None
     pulses_lost: Any = None
+    window: bool = True
+    per_cell: bool = True
 
     def __post_init__(self) -> None:
         if self.events_truncated is None:
@@ -55,18 +68,83 @@ class TileStatistics:
             self.pulses_lost = np.zeros(np.shape(self.n_up), dtype=np.int64)
 
     @classmethod
-    def zeros(cls, backend: "Backend", rows: int, cols: int) -> "TileStatistics":
-        """Fresh zero arrays on ``backend``."""
+    def zeros(cls, backend: "Backend", rows: int, cols: int, per_cell: bool = True,
+              window: bool = True) -> "TileStatistics":
+        """Fresh zero arrays on ``backend``.
+
+        Parameters
+        ----------
+        backend : Backend
+            Where the arrays live.
+        rows : int
+            Rows of the tile.
+        cols : int
+            Columns of the tile.
+        per_cell : bool
+            Per-cell counters (else per-row totals, shape ``(rows, 1)``).
+        window : bool
+            Allocate the window sums now (else ``(1, 1)`` placeholders until :meth:`open_window`).
+
+        Returns
+        -------
+        TileStatistics
+            The zeroed statistics.
+        """
         z = backend.xp.zeros
-        return cls(z((rows, cols), dtype=np.int64), z((rows, cols), dtype=np.int64),
-                   z((rows, cols), dtype=np.float64), z((rows, cols), dtype=np.float64),
-                   z((rows, cols), dtype=np.float64), events_truncated=z((rows, cols), dtype=np.int64),
-                   pulses_lost=z((rows, cols), dtype=np.int64))
+        counters = (rows, cols) if per_cell else (rows, 1)
+        sums = (rows, cols) if window else (1, 1)
+        return cls(z(counters, dtype=np.int64), z(counters, dtype=np.int64), z(sums, dtype=np.float64),
+                   z(sums, dtype=np.float64), z(sums, dtype=np.float64), events_truncated=z(counters, dtype=np.int64),
+                   pulses_lost=z(counters, dtype=np.int64), window=window, per_cell=per_cell)
+
+    def open_window(self, xp, rows: int, cols: int) -> None:
+        """Allocate the window sums (zeros of shape ``(rows, cols)``) unless they exist.
+
+        Parameters
+        ----------
+        xp : module
+            The backend's array namespace.
+        rows : int
+            Rows of the tile.
+        cols : int
+            Columns of the tile.
+        """
+        if not self.window:
+            self.sum_abs_grad = xp.zeros((rows, cols), dtype=np.float64)
+            self.sum_abs_grad_w = xp.zeros((rows, cols), dtype=np.float64)
+            self.sum_w = xp.zeros((rows, cols), dtype=np.float64)
+            self.window = True
+
+    def totals(self) -> dict[str, int]:
+        """Per-tile totals of the four counters (the pending ones settled first).
+
+        Returns
+        -------
+        dict
+            ``pulses_up``, ``pulses_down``, ``events_truncated`` and ``pulses_lost`` as Python
+            integers (the last saturating at the int64 maximum, like the per-cell sums).
+        """
+        self.settle()
+
+        def total(a) -> int:
+            return sum(np.asarray(_host(a)).ravel().tolist())
+
+        return {"pulses_up": total(self.n_up), "pulses_down": total(self.n_down),
+                "events_truncated": total(self.events_truncated),
+                "pulses_lost": min(total(self.pulses_lost), INT64_MAX)}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (placeholders included)."""
+        arrays = (self.n_up, self.n_down, self.sum_abs_grad, self.sum_abs_grad_w, self.sum_w, self.pending_up,
+                  self.pending_down, self.events_truncated, self.pulses_lost)
+        return sum(int(a.nbytes) for a in arrays if a is not None)
 
     def pending_counters(self, xp, most: int):
         """int32 (pending_up, pending_down) that can take ``most`` more pulses per cell, or
-        ``None`` when ``most`` exceeds the int32 range (count into the int64 totals then)."""
-        if most > INT32_MAX:
+        ``None`` when ``most`` exceeds the int32 range or the counters are per row (count into the
+        int64 totals then)."""
+        if most > INT32_MAX or not self.per_cell:
             return None
         if self.pending_up is None:
             self.pending_up = xp.zeros(self.n_up.shape, dtype=np.int32)
@@ -84,6 +162,15 @@ class TileStatistics:
             self.pending_up.fill(0)
             self.pending_down.fill(0)
             self.pending_max = 0
+
+
+#: The int64 maximum, where ``pulses_lost`` saturates.
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _host(a):
+    """A NumPy view or copy of a backend array (CuPy arrays have ``get``)."""
+    return a.get() if hasattr(a, "get") else a
 
 
 def sequential_forward(weights, X) -> np.ndarray:
@@ -125,7 +212,30 @@ class Backend:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dtype={self.dtype.name})"
 
+    #: Whether the kernels can count pulses and truncations per row (``TileStatistics.per_cell`` False)
+    row_counters = True
+
     # ---------------------------------------------------------------- arrays
+    def cell_parameter_array(self, params, rows: int, cols: int):
+        """The per-cell parameter array the kernels receive (here: ``params`` as float64, shape kept).
+
+        Parameters
+        ----------
+        params : numpy.ndarray
+            Shape ``(P, rows, cols)``, or ``(P, 1, 1)`` when every cell has the same parameters (the
+            kernels broadcast it), as ``PulsedDevice.sample_cell_parameters(..., compact=True)``.
+        rows : int
+            Rows of the tile.
+        cols : int
+            Columns of the tile.
+
+        Returns
+        -------
+        array
+            Float64 on this backend.
+        """
+        return self.asarray(params, dtype=np.float64)
+
     def asarray(self, a, dtype=None):
         """``a`` as an array of this backend (default dtype: the backend's)."""
         return self.xp.asarray(a, dtype=self.dtype if dtype is None else dtype)
@@ -146,6 +256,29 @@ class Backend:
         """Backward VMM ``d W`` for a batch ``d`` of shape (batch, rows)."""
         return d @ weights
 
+    def sequential_mvm(self, *, weights, v, transpose=False):
+        """``v W^T`` (or ``v W`` with ``transpose``) in float64, every dot product summed in index order
+        from 0.0 (the arithmetic of the fused training kernels, so both paths agree bit for bit).
+
+        Parameters
+        ----------
+        weights : array, shape (rows, cols)
+        v : array, shape (batch, cols), or (batch, rows) with ``transpose``
+        transpose : bool
+
+        Returns
+        -------
+        array, shape (batch, rows), or (batch, cols) with ``transpose``
+        """
+        xp = self.xp
+        w = xp.asarray(weights, dtype=np.float64)
+        w = w.T if transpose else w
+        v = xp.asarray(v, dtype=np.float64)
+        out = xp.zeros((v.shape[0], w.shape[0]), dtype=np.float64)
+        for i in range(w.shape[1]):  # one elementwise add per summed index: the order is fixed
+            out += v[:, i:i + 1] * w[None, :, i]
+        return out
+
     def normals(self, *, shape, seed, step, stream):
         """Standard normals of the given shape: flat element ``k`` is lane ``k % 4`` of the Philox
         block with counter ``(0, k // 4, stream << 24 | step >> 32, step)`` (float64)."""
@@ -160,7 +293,9 @@ class Backend:
         """Apply the batch (x: (batch, cols), d: (batch, rows), float64) as sequential per-sample
         programming events numbered ``step, step+1, ...``; update ``weights`` and ``stats`` in place.
         ``uniform_params`` promises that every cell has the parameters of cell (0, 0) (no d2d, no
-        faults): a kernel may then read them once instead of per cell."""
+        faults): a kernel may then read them once instead of per cell. ``cell_params`` has shape
+        ``(P, rows, cols)`` or ``(P, 1, 1)`` (one value per parameter, which the kernels broadcast;
+        :meth:`cell_parameter_array`); the layouts of ``stats`` are those of :class:`TileStatistics`."""
         raise NotImplementedError
 
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,

@@ -35,6 +35,12 @@ _one_pulse = _vectorized(law.one_pulse)
 _event_noise = _vectorized(law.event_noise)
 
 
+def _count(counter, values) -> None:
+    """Add per-cell integer ``values`` to a counter of ``TileStatistics``: per cell, or per row
+    (shape ``(rows, 1)``: the row sums)."""
+    counter += values if counter.shape == values.shape else values.sum(axis=1, keepdims=True)
+
+
 class NumpyBackend(Backend):
     """Reference implementation of the pulsed update (module docstring)."""
 
@@ -79,9 +85,14 @@ class NumpyBackend(Backend):
         ``stats.events_truncated`` and their ``n - max_pulses`` in ``stats.pulses_lost`` (saturating)."""
         over = n > max_pulses
         if over.any():
-            stats.events_truncated += over
+            _count(stats.events_truncated, over.astype(np.int64))
             lost = np.where(over, n - max_pulses, 0)
-            stats.pulses_lost += np.minimum(lost, np.iinfo(np.int64).max - stats.pulses_lost)
+            if stats.pulses_lost.shape == lost.shape:
+                stats.pulses_lost += np.minimum(lost, np.iinfo(np.int64).max - stats.pulses_lost)
+            else:  # per-row totals: the cells' saturating additions in order are min(total + sum, max)
+                for j, row in enumerate(lost):
+                    total = int(stats.pulses_lost[j, 0]) + sum(row.tolist())
+                    stats.pulses_lost[j, 0] = min(total, int(np.iinfo(np.int64).max))
         return np.minimum(n, max_pulses)
 
     @staticmethod
@@ -114,6 +125,7 @@ class NumpyBackend(Backend):
             stats.sum_abs_grad += np.abs(grad)
             stats.sum_abs_grad_w += np.abs(grad) * w
 
+        cell_params = np.broadcast_to(cell_params, (cell_params.shape[0],) + grad.shape)  # (P, 1, 1): uniform
         params = dict(zip(device.all_cell_parameters, cell_params))
         w_lo, w_hi, dw, beta = params["w_min"], params["w_max"], params["dw_min"], params["up_down"]
         formula_args = [params[name] for name in device.cell_parameters]
@@ -140,8 +152,8 @@ class NumpyBackend(Backend):
             z = rng.normals(seed, step, rng.STREAM_C2C, cells[idx], 0)
             w[idx] = _event_noise(w[idx], n[idx], sigma, w_lo[idx], w_hi[idx], z)
 
-        stats.n_up += np.where(up, n, 0)
-        stats.n_down += np.where(up, 0, n)
+        _count(stats.n_up, np.where(up, n, 0))
+        _count(stats.n_down, np.where(up, 0, n))
         weights[...] = w
         if record:
             stats.sum_w += weights.astype(np.float64)

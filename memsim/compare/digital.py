@@ -1,6 +1,7 @@
 r"""Digital baselines for networks: exact L2 logistic and softmax regression, SGD-trained MLPs with weight decay.
 
-Conventions (THEORY.md section 2.0 carried over to classification): the objective is the MEAN loss
+Conventions (docs/theory.md, section '2.0 The drift formula', carried over to classification): the objective
+is the MEAN loss
 plus a generalized-Tikhonov penalty,
 
 .. math::  J(\theta) = \frac1n\sum_{b=1}^n \ell(o_b, t_b) + \frac12\sum_i \lambda_i\,(w_i - w_{s,i})^2,
@@ -76,6 +77,7 @@ def logistic_regression(X: Any, y: Any, lam: Any = 0.0, *, w_s: Any = 0.0, bias:
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs, one row per sample.
     y : array_like, shape (n,)
         Labels in {0, 1}.
     lam : float or array_like, shape (d,)
@@ -87,6 +89,7 @@ def logistic_regression(X: Any, y: Any, lam: Any = 0.0, *, w_s: Any = 0.0, bias:
     tol : float
         Stop when :math:`\max|\nabla| \le` ``tol``.
     max_iter : int
+        Maximum number of optimizer iterations.
     strict : bool
         Raise :class:`~memsim.analysis.penalty.ConvergenceError` when the gradient is not below ``10 * tol``
         at the end, or when no weight is penalised and the solution separates the two classes
@@ -149,14 +152,23 @@ def softmax_regression(X: Any, y: Any, lam: Any = 0.0, *, n_classes: int | None 
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs, one row per sample.
     y : array_like, shape (n,)
         Labels in ``0 .. n_classes - 1``.
     lam : float or array_like, shape (K, d)
+        :math:`\lambda \ge 0` (a scalar applies to every weight).
     n_classes : int, optional
         Default: ``max(y) + 1``.
     w_s : float or array_like, shape (K, d)
-    bias, tol, max_iter, strict
-        As in :func:`logistic_regression`.
+        Reference point of the penalty.
+    bias : bool
+        Fit the intercepts (else 0).
+    tol : float
+        Stop when :math:`\max|\nabla| \le` ``tol``.
+    max_iter : int
+        Maximum number of optimizer iterations.
+    strict : bool
+        Raise on non-convergence, as in :func:`logistic_regression`.
 
     Returns
     -------
@@ -210,6 +222,24 @@ def penalty_matrices(weights: list[np.ndarray], value: Any, bias: bool, name: st
 
     A float applies to every non-bias weight (the bias column gets 0); a list has one entry per
     layer, each broadcast to the layer's full shape (bias column included, as given).
+
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        Weight matrices per layer (their shapes are used).
+    value : float or list of array_like
+        A float for every non-bias weight, or one array per layer.
+    bias : bool
+        Whether the last column of every matrix is a bias.
+    name : str
+        The parameter's name (``'weight_decay'`` or ``'w_s'``), for error messages.
+    owner : str
+        Name used in error messages.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One array per layer, of the layer's full shape.
     """
     if not isinstance(value, (list, tuple)):
         v = check_float(owner, name, value, lo=0.0 if name == "weight_decay" else -math.inf)
@@ -297,16 +327,28 @@ def train_digital(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "so
     weights0 : list of numpy.ndarray
         Initial weights per layer, shape ``(out, in + bias)`` (use the analog run's).
     X : array_like, shape (n, d)
+        Training inputs, one row per sample.
     y : array_like
         Labels (with ``n_classes``) or regression targets.
-    loss, activation, bias, n_classes
-        As for the analog network (:mod:`memsim.models.mlp`).
+    loss : {'softmax', 'logistic', 'mse'}
+        The loss, as for the analog network (:mod:`memsim.models.mlp`).
+    activation : {'tanh', 'sigmoid', 'relu'}
+        Activation of the hidden layers.
+    bias : bool
+        Whether every layer has a bias column.
+    n_classes : int or None
+        Number of classes; ``None`` for regression targets.
     lrs : float or array_like, shape (epochs,)
         Per-sample learning rate of every epoch (:func:`memsim.models.train.learning_rates`).
     permutations : array_like of int, shape (epochs, n)
         The analog run's data order.
-    batch_size, accumulate, average_from
-        As in :class:`memsim.models.train.TrainConfig`.
+    batch_size : int
+        Samples per batch, as in :class:`memsim.models.config.TrainConfig`.
+    accumulate : bool
+        One update per batch with the summed gradient, as in :class:`memsim.models.config.TrainConfig`.
+    average_from : float
+        Fraction of all updates after which the weights are averaged, as in
+        :class:`memsim.models.config.TrainConfig`.
     weight_decay : float or list
         :math:`\lambda`: a float for every non-bias weight (bias unpenalised), or one array per
         layer, broadcast to its full shape (:func:`penalty_matrices`).
@@ -418,7 +460,20 @@ def train_digital(weights0: list[np.ndarray], X: Any, y: Any, *, loss: str = "so
 
 
 def flat_weights(weights: list[np.ndarray], bias: bool) -> np.ndarray:
-    """All non-bias weights of a network as one vector (the space every distance is measured in)."""
+    """All non-bias weights of a network as one vector (the space every distance is measured in).
+
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        Weight matrices per layer, shape ``(out, in + bias)``.
+    bias : bool
+        Whether the last column of every matrix is a bias (left out).
+
+    Returns
+    -------
+    numpy.ndarray
+        The non-bias weights of all layers, concatenated (row-major per layer).
+    """
     return np.concatenate([np.asarray(W)[:, :-1].ravel() if bias else np.asarray(W).ravel() for W in weights])
 
 
@@ -440,11 +495,21 @@ def fit_weight_decay(distance: Callable[[float], float], scale: float, *, decade
         weight decay :math:`\lambda` to the analog network.
     scale : float
         A typical :math:`\lambda` (> 0), e.g. the mean plug-in penalty.
+    decades_below : float
+        Decades below ``scale`` searched.
+    decades_above : float
+        Decades above ``scale`` searched.
+    xatol : float
+        Absolute tolerance on :math:`\log_{10}(\lambda/\text{scale})`.
+    max_evals : int
+        Maximum number of evaluations of :math:`D` by the search (the :math:`\lambda = 0` one excluded).
 
     Returns
     -------
     lam : float
+        The fitted weight decay :math:`\lambda_{\rm fit}` (0 when :math:`\lambda = 0` is closest).
     distance : float
+        The distance :math:`D(\lambda_{\rm fit})`.
     """
     scale = check_float("fit_weight_decay", "scale", scale, 0.0, lo_open=True)
     cache: dict[float, float] = {}

@@ -1,7 +1,7 @@
 r"""Digital baselines: OLS, the ridge path, generalized Tikhonov, ridge-lambda fitting and SGD with weight decay.
 
-Conventions (THEORY.md section 2.0, binding for all of memsim)
----------------------------------------------------------------
+Conventions (docs/theory.md, section '2.0 The drift formula', binding for all of memsim)
+----------------------------------------------------------------------------------------
 * mean loss :math:`L(w) = \frac{1}{2n}\|Xw - y\|^2` (:func:`loss`; every ``test_loss`` in memsim is
   this function on the test set);
 * ridge :math:`w_{\rm ridge}(\lambda) = \arg\min_w L(w) + \frac{\lambda}{2}\|w\|^2
@@ -44,7 +44,9 @@ class RidgeSVD:
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     """
 
     def __init__(self, X: Any, y: Any) -> None:
@@ -56,14 +58,36 @@ class RidgeSVD:
         self.n, self.d = X.shape
 
     def path(self, lambdas: Any) -> np.ndarray:
-        """Ridge solutions for the 1-D array ``lambdas`` (entries in [0, inf]); shape (k, d)."""
+        """Ridge solutions for the 1-D array ``lambdas`` (entries in [0, inf]); shape (k, d).
+
+        Parameters
+        ----------
+        lambdas : array_like
+            The lambdas, entries in [0, inf].
+
+        Returns
+        -------
+        numpy.ndarray
+            The ridge solutions, shape (k, d).
+        """
         lam = np.asarray(lambdas, dtype=np.float64).reshape(-1, 1)
         denom = self.s ** 2 + self.n * lam
         shrink = np.divide(self.s, denom, out=np.zeros_like(denom), where=denom > 0)
         return (shrink * self.Uty) @ self.Vt
 
     def coef(self, lam: float) -> np.ndarray:
-        """The ridge solution for one ``lam`` in [0, inf]; shape (d,)."""
+        """The ridge solution for one ``lam`` in [0, inf]; shape (d,).
+
+        Parameters
+        ----------
+        lam : float
+            :math:`\\lambda` in [0, inf].
+
+        Returns
+        -------
+        numpy.ndarray
+            The ridge solution, shape (d,).
+        """
         return self.path([lam])[0]
 
     def lambda_grid(self) -> np.ndarray:
@@ -71,6 +95,11 @@ class RidgeSVD:
 
         From ``min_k s_k^2/n / 1e8`` to ``max_k s_k^2/n * 1e8``, 20 points per decade: below the
         grid the ridge solution is OLS and above it 0, to within 1e-8 relative per component.
+
+        Returns
+        -------
+        numpy.ndarray
+            The grid of lambdas (empty if ``X = 0``).
         """
         scales = self.s[self.s > 0] ** 2 / self.n
         if scales.size == 0:
@@ -79,7 +108,20 @@ class RidgeSVD:
         return np.geomspace(lo, hi, int(math.ceil(math.log10(hi / lo) * _GRID_PER_DECADE)) + 1)
 
     def fit_lambda(self, m: np.ndarray) -> tuple[float, float]:
-        """``argmin_{lam >= 0} ||m - w_ridge(lam)||`` and the minimum; see :func:`fit_lambda`."""
+        """``argmin_{lam >= 0} ||m - w_ridge(lam)||`` and the minimum; see :func:`fit_lambda`.
+
+        Parameters
+        ----------
+        m : numpy.ndarray
+            The weights to compare, shape (d,).
+
+        Returns
+        -------
+        lam : float
+            The best :math:`\\lambda` (NaN if ``X = 0``).
+        distance : float
+            The minimum distance :math:`\\|m - w_{\\rm ridge}(\\lambda)\\|`.
+        """
         grid = self.lambda_grid()
         if grid.size == 0:  # X = 0: the whole ridge path is the single point 0
             return math.nan, float(np.linalg.norm(m))
@@ -108,7 +150,9 @@ def ols(X: Any, y: Any) -> np.ndarray:
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
 
     Returns
     -------
@@ -125,13 +169,16 @@ def ridge(X: Any, y: Any, lam: float) -> np.ndarray:
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     lam : float
         :math:`\lambda \ge 0`; 0 gives the minimum-norm OLS solution.
 
     Returns
     -------
     numpy.ndarray, shape (d,)
+        The ridge solution :math:`w_{\rm ridge}(\lambda)`.
     """
     lam = check_float("ridge", "lam", lam, lo=0.0)
     return RidgeSVD(X, y).coef(lam)
@@ -143,7 +190,9 @@ def ridge_path(X: Any, y: Any, lambdas: Any) -> np.ndarray:
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     lambdas : array_like, shape (k,)
         Finite values :math:`\lambda_k \ge 0`.
 
@@ -174,7 +223,9 @@ def generalized_tikhonov(X: Any, y: Any, lambdas: Any, w_s: Any = 0.0) -> np.nda
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     lambdas : float or array_like, shape (d,)
         :math:`\lambda_i \ge 0`; a scalar applies to every weight.
     w_s : float or array_like, shape (d,)
@@ -183,6 +234,7 @@ def generalized_tikhonov(X: Any, y: Any, lambdas: Any, w_s: Any = 0.0) -> np.nda
     Returns
     -------
     numpy.ndarray, shape (d,)
+        The minimiser :math:`w`.
     """
     X, y = check_design("generalized_tikhonov", X, y)
     n, d = X.shape
@@ -202,12 +254,16 @@ def loss(X: Any, y: Any, w: Any) -> float:
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     w : array_like, shape (d,)
+        The weights.
 
     Returns
     -------
     float
+        The mean loss :math:`L(w)`.
     """
     X, y = check_design("loss", X, y)
     w = check_array("loss", "w", w, (X.shape[1],))
@@ -232,7 +288,9 @@ def fit_lambda(m: Any, X: Any, y: Any) -> tuple[float, float]:
     m : array_like, shape (d,)
         Weights to explain (e.g. the time-averaged trained weights).
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
 
     Returns
     -------
@@ -257,12 +315,16 @@ def ridge_path_distance(m: Any, X: Any, y: Any) -> float:
     Parameters
     ----------
     m : array_like, shape (d,)
+        The weights to compare (e.g. the time-averaged trained weights).
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
 
     Returns
     -------
     float
+        The relative distance, in [0, 1].
     """
     svd = RidgeSVD(X, y)
     m = check_array("ridge_path_distance", "m", m, (svd.d,))
@@ -270,13 +332,25 @@ def ridge_path_distance(m: Any, X: Any, y: Any) -> float:
 
 
 def relative_distance(distance: float, m: np.ndarray, w_ols: np.ndarray) -> float:
-    r"""``distance`` in units of the shift from OLS, :math:`	ext{distance} / \|m - w_{
-m OLS}\|`.
+    r"""``distance`` in units of the shift from OLS, :math:`\text{distance} / \|m - w_{\rm OLS}\|`.
 
-    A distance at rounding level, at most :math:`10^{-12}\max(\|m\|, \|w_{
-m OLS}\|)`, counts as 0
+    A distance at rounding level, at most :math:`10^{-12}\max(\|m\|, \|w_{\rm OLS}\|)`, counts as 0
     (so ``m`` equal to OLS up to rounding is on the path, not at ratio 1); a finite distance from
     ``m = w_OLS`` exactly is ``inf``.
+
+    Parameters
+    ----------
+    distance : float
+        A distance in weight space.
+    m : numpy.ndarray
+        The weights the distance was measured from, shape (d,).
+    w_ols : numpy.ndarray
+        The OLS solution :math:`w_{\rm OLS}`, shape (d,).
+
+    Returns
+    -------
+    float
+        The relative distance (0 at rounding level, ``inf`` when ``m`` is OLS exactly).
     """
     if distance <= 1e-12 * max(float(np.linalg.norm(m)), float(np.linalg.norm(w_ols))):
         return 0.0
@@ -299,9 +373,13 @@ def lambda_for_loss(target_loss: float, X: Any, y: Any, X_test: Any, y_test: Any
     target_loss : float
         Test loss to match (:func:`loss` on ``X_test, y_test``), >= 0.
     X : array_like, shape (n, d)
+        Training inputs (design matrix), one row per sample.
     y : array_like, shape (n,)
+        Training targets.
     X_test : array_like, shape (n_test, d)
+        Test inputs.
     y_test : array_like, shape (n_test,)
+        Test targets.
     near : float
         In :math:`[0, \infty]`, typically ``lambda_fit``.
 

@@ -67,11 +67,14 @@ class TiledLinear:
     own_seed : bool
         Key the (single) tile with ``seed`` itself instead of :func:`tile_seed`: a network of one
         layer on one tile then sees exactly the noise of ``Tile(..., seed=seed)``.
+    scheme : memsim.physics.schemes.Scheme, optional
+        A compound scheme: every tile is a :class:`~memsim.models.compound.CompoundTile` (same
+        seeds, same interface) instead of a :class:`Tile`.
     """
 
     def __init__(self, in_features: int, out_features: int, *, device, update=None, periphery=None,
                  bias: bool = True, max_tile_size: int | None = None, backend="numba", dtype="float64",
-                 seed: int = 0, layer: int = 0, zero_shift: bool = False, own_seed: bool = False):
+                 seed: int = 0, layer: int = 0, zero_shift: bool = False, own_seed: bool = False, scheme=None):
         owner = "TiledLinear"
         self.in_features = check_int(owner, "in_features", in_features, 1)
         self.out_features = check_int(owner, "out_features", out_features, 1)
@@ -84,9 +87,18 @@ class TiledLinear:
         self.zero_shift = check_bool(owner, "zero_shift", zero_shift)
         if own_seed and len(self.row_blocks) * len(self.col_blocks) != 1:
             raise invalid(owner, "own_seed", "False for a layer of several tiles", own_seed)
-        self.tiles = [[Tile(r.stop - r.start, c.stop - c.start, device, update=update, periphery=periphery,
-                            backend=backend, dtype=dtype, zero_shift=self.zero_shift,
-                            seed=seed if own_seed else tile_seed(seed, layer, i, j))
+        self.scheme = scheme
+        if scheme is None:
+            def make(n_rows, n_cols, tile_key):
+                return Tile(n_rows, n_cols, device, update=update, periphery=periphery, backend=backend,
+                            dtype=dtype, zero_shift=self.zero_shift, seed=tile_key)
+        else:  # a compound scheme (memsim.physics.schemes): every tile is a CompoundTile of two Tiles
+            from .compound import CompoundTile
+
+            def make(n_rows, n_cols, tile_key):
+                return CompoundTile(n_rows, n_cols, device, scheme, update=update, periphery=periphery,
+                                    backend=backend, dtype=dtype, seed=tile_key, zero_shift=self.zero_shift)
+        self.tiles = [[make(r.stop - r.start, c.stop - c.start, seed if own_seed else tile_seed(seed, layer, i, j))
                        for j, c in enumerate(self.col_blocks)] for i, r in enumerate(self.row_blocks)]
 
     @property
@@ -139,6 +151,11 @@ class TiledLinear:
         out: dict[str, Any] = {"events": first["events"]}
         for key, value in first.items():
             if key == "events":
+                continue
+            if any(isinstance(p[key], np.ndarray) and p[key].ndim == 0 for row in parts for p in row):
+                # a tile above PER_CELL_COUNTERS_MAX cells reports per-tile totals: the layer's total
+                total = sum(int(np.sum(p[key])) for row in parts for p in row)
+                out[key] = np.array(min(total, np.iinfo(np.int64).max), dtype=np.int64)
                 continue
             full = np.zeros(self.shape, dtype=np.asarray(value).dtype)
             for i, r in enumerate(self.row_blocks):

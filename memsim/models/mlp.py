@@ -73,11 +73,14 @@ class AnalogMLP:
         ``seed`` itself, the key of ``Tile(..., seed=seed)``.
     zero_shift : bool
         Reference every cell of every layer at its symmetry point (``Tile(zero_shift=True)``).
+    scheme : memsim.physics.schemes.Scheme, optional
+        A compound (residual-learning) scheme: every tile is a
+        :class:`~memsim.models.compound.CompoundTile`; stored as ``self.scheme`` (``None``: plain in-place SGD).
     """
 
     def __init__(self, layer_sizes, activation: str = "tanh", *, device, update=None, periphery=None,
                  bias: bool = True, max_tile_size: int | None = None, backend="numba", dtype="float64",
-                 seed: int = 0, zero_shift: bool = False):
+                 seed: int = 0, zero_shift: bool = False, scheme=None):
         owner = "AnalogMLP"
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__") or len(layer_sizes) < 2:
             raise invalid(owner, "layer_sizes", "a sequence of at least two integers >= 1", layer_sizes)
@@ -94,8 +97,9 @@ class AnalogMLP:
                                         <= max_tile_size)
         self.layers = [TiledLinear(n_in, n_out, device=device, update=update, periphery=periphery, bias=self.bias,
                                    max_tile_size=max_tile_size, backend=backend, dtype=dtype, seed=self.seed,
-                                   layer=k, zero_shift=self.zero_shift, own_seed=one_tile)
+                                   layer=k, zero_shift=self.zero_shift, own_seed=one_tile, scheme=scheme)
                        for k, (n_in, n_out) in enumerate(pairs)]
+        self.scheme = scheme
         self.device = device
 
     # ------------------------------------------------------------------ passes

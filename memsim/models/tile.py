@@ -18,7 +18,12 @@ from ..params import check_bool, check_float, check_int, invalid
 from ..physics.periphery import Periphery, quantize
 from ..physics.updates import StochasticRounding, UpdateRule
 
-__all__ = ["Tile"]
+__all__ = ["Tile", "PER_CELL_COUNTERS_MAX"]
+
+#: Largest tile (in cells) that keeps per-cell pulse and truncation counters over its whole life
+#: (4 int64 arrays: 32 bytes per cell); a larger tile keeps per-row totals (:class:`TileStatistics`)
+#: and reports per-tile totals. 2**20 cells: a 1024 x 1024 tile, 32 MiB of counters.
+PER_CELL_COUNTERS_MAX = 2 ** 20
 
 
 class Tile:
@@ -75,20 +80,25 @@ class Tile:
         self.recording = False
         self.recorded_events = 0
         self.events_total = 0  # programming events since the statistics were last reset
-        params = device.sample_cell_parameters(self.rows, self.cols, self.seed)
-        self._cell_params = self.backend.asarray(params, dtype=np.float64)
-        self._uniform_params = bool(np.all(params == params[:, :1, :1]))  # no d2d spread, no faults
-        names = device.all_cell_parameters
-        self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]
-        self._stuck = params[names.index("stuck")] != 0.0
         self.zero_shift = check_bool("Tile", "zero_shift", zero_shift)
-        self.reference = (device.cell_symmetry_points(dict(zip(names, params))) if zero_shift
-                          else np.zeros((self.rows, self.cols)))
-        initial = np.clip(self.reference, self._w_min, self._w_max)
-        if device.stuck_at != "initial":
+        # (P, rows, cols) where a parameter varies per cell (d2d spread, faults), else (P, 1, 1)
+        params = device.sample_cell_parameters(self.rows, self.cols, self.seed, compact=True)
+        self._cell_params = self.backend.cell_parameter_array(params, self.rows, self.cols)
+        self._uniform_params = params.shape[1] * params.shape[2] == 1  # no d2d spread, no faults
+        names = device.all_cell_parameters
+        self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]  # host, broadcastable
+        stuck = params[names.index("stuck")] != 0.0
+        self._stuck = stuck if stuck.any() else None  # the fault mask, only with a stuck cell
+        self._reference = None  # the zero reference, only with zero-shifting
+        if self.zero_shift:
+            ref = device.cell_symmetry_points(dict(zip(names, params)))
+            self._reference = np.array(np.broadcast_to(ref, (self.rows, self.cols)), dtype=np.float64, order="C")
+        initial = np.clip(self._reference if self.zero_shift else 0.0, self._w_min, self._w_max)
+        if device.stuck_at != "initial" and self._stuck is not None:
             initial = np.where(self._stuck, self._w_min if device.stuck_at == "w_min" else self._w_max, initial)
-        self._weights = self.backend.asarray(initial)
-        self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
+        self._weights = self.backend.asarray(  # a writable array of the weight dtype (no float64 copy first)
+            np.array(np.broadcast_to(initial, (self.rows, self.cols)), dtype=self.backend.dtype, order="C"))
+        self._stats = self._new_statistics()
 
     # ------------------------------------------------------------------ state
     @property
@@ -108,10 +118,36 @@ class Tile:
         return self.backend.to_numpy(self._weights)
 
     @property
+    def reference(self) -> np.ndarray:
+        """The per-cell zero reference ``w_s`` (zeros without zero-shifting; only then is it held)."""
+        return self._reference if self._reference is not None else np.zeros((self.rows, self.cols))
+
+    @property
     def cell_parameters(self) -> dict[str, np.ndarray]:
-        """Per-cell device parameters (after device-to-device variation), as NumPy arrays."""
+        """Per-cell device parameters (after device-to-device variation), as NumPy arrays of shape
+        ``(rows, cols)`` (expanded here where the tile holds one value for every cell)."""
         params = self.backend.to_numpy(self._cell_params)
+        if params.shape[1:] != (self.rows, self.cols):  # (P, 1, 1): writable per-cell copies, as before
+            params = np.array(np.broadcast_to(params, (params.shape[0], self.rows, self.cols)), order="C")
         return dict(zip(self.device.all_cell_parameters, params))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays this tile holds: weights, cell parameters, statistics, and the zero
+        reference and fault mask where it has them (each buffer counted once)."""
+        arrays = [self._weights, self._cell_params, self._w_min, self._w_max, self._reference, self._stuck,
+                  self._stats.n_up, self._stats.n_down, self._stats.sum_abs_grad, self._stats.sum_abs_grad_w,
+                  self._stats.sum_w, self._stats.pending_up, self._stats.pending_down, self._stats.events_truncated,
+                  self._stats.pulses_lost]
+        buffers: dict[int, int] = {}
+        for a in arrays:
+            if a is None:
+                continue
+            base = a
+            while getattr(base, "base", None) is not None and hasattr(base.base, "nbytes"):
+                base = base.base  # a view: count the array that owns the memory
+            buffers[id(base)] = int(base.nbytes)
+        return sum(buffers.values())
 
     def program(self, w) -> None:
         """Set the weights (ideal programming, clipped to each cell's bounds; stuck cells stay put).
@@ -128,8 +164,8 @@ class Tile:
         w = np.broadcast_to(w, (self.rows, self.cols))
         if not np.all(np.isfinite(w)):
             raise invalid("Tile.program", "w", "finite numbers", "an array with non-finite values")
-        new = np.clip(w + self.reference, self._w_min, self._w_max)
-        if self._stuck.any():
+        new = np.clip(w + (self._reference if self.zero_shift else 0.0), self._w_min, self._w_max)
+        if self._stuck is not None:
             new = np.where(self._stuck, self.device_weights, new)
         self._weights = self.backend.asarray(new)
 
@@ -167,13 +203,20 @@ class Tile:
         return z[0] if single else z
 
     def _read(self, v: np.ndarray, transpose: bool) -> np.ndarray:
-        """One periphery read (module :mod:`memsim.physics.periphery`); exact VMM when it is off."""
+        """One read (module :mod:`memsim.physics.periphery`); the exact VMM when the periphery is off.
+
+        Every dot product is summed in float64 in index order (``Backend.sequential_mvm``), as the
+        fused training kernels sum it, so both training paths agree bit for bit. With zero-shifting the
+        reference's current (the same input, after the DAC) is subtracted before the ADC.
+        """
         be, p = self.backend, self.periphery
         w = self._weights
-        ref = (v @ self.reference if transpose else v @ self.reference.T) if self.zero_shift else 0.0
         if not p.active or (transpose and not p.backward):
-            out = be.mvm_t(weights=w, d=be.asarray(v)) if transpose else be.mvm(weights=w, x=be.asarray(v))
-            return be.to_numpy(out) - ref
+            out = be.to_numpy(be.sequential_mvm(weights=w, v=be.asarray(v, dtype=np.float64), transpose=transpose))
+            if self.zero_shift:
+                out = out - be.to_numpy(be.sequential_mvm(weights=be.asarray(self.reference, dtype=np.float64),
+                                                          v=be.asarray(v, dtype=np.float64), transpose=transpose))
+            return out
         step = self.read_step
         self.read_step += 1
         xp = be.xp
@@ -183,13 +226,23 @@ class Tile:
             noise = be.normals(shape=(v.shape[0], self.rows, self.cols), seed=self.seed, step=step,
                                stream=rng.STREAM_WEIGHT_READ)
             noisy = w64[None, :, :] * (1.0 + p.weight_noise * noise)
-            out = xp.einsum("bji,bj->bi", noisy, v) if transpose else xp.einsum("bji,bi->bj", noisy, v)
+            out = xp.zeros((v.shape[0], self.cols if transpose else self.rows), dtype=np.float64)
+            if transpose:  # summed over j in order
+                for j in range(self.rows):
+                    out += noisy[:, j, :] * v[:, j:j + 1]
+            else:  # summed over i in order
+                for i in range(self.cols):
+                    out += noisy[:, :, i] * v[:, i:i + 1]
         else:
-            out = v @ w64 if transpose else v @ w64.T
+            out = be.asarray(be.sequential_mvm(weights=w64, v=v, transpose=transpose), dtype=np.float64)
         if p.output_noise > 0:
             out = out + p.output_noise * be.normals(shape=out.shape, seed=self.seed, step=step,
                                                     stream=rng.STREAM_READ)
-        return be.to_numpy(quantize(be.asarray(be.to_numpy(out) - ref, dtype=np.float64), p.adc, xp))
+        out = be.to_numpy(out)
+        if self.zero_shift:
+            out = out - be.to_numpy(be.sequential_mvm(weights=be.asarray(self.reference, dtype=np.float64), v=v,
+                                                      transpose=transpose))
+        return be.to_numpy(quantize(be.asarray(out, dtype=np.float64), p.adc, xp))
 
     # ------------------------------------------------------------------ writes
     def update(self, x, d, lr: float, accumulate: bool = False) -> None:
@@ -216,9 +269,10 @@ class Tile:
         if accumulate and self.update_rule.kind == "pulse_coincidence":
             raise invalid("Tile.update", "accumulate", "False with the 'pulse_coincidence' rule (its bit "
                           "streams program rank-1 outer products only)", accumulate)
+        stats = self._ensure_statistics() if self.recording else self._stats
         common = dict(device=self.device, rule=self.update_rule, weights=self._weights,
                       cell_params=self._cell_params, lr=lr, step=self.step, seed=self.seed,
-                      record=self.recording, stats=self._stats, uniform_params=self._uniform_params)
+                      record=self.recording, stats=stats, uniform_params=self._uniform_params)
         if accumulate:
             grad = sequential_outer_sum(db, xb)  # summed in sample order: reproducible everywhere
             self.backend.pulse_update_dense(grad=self.backend.asarray(grad, dtype=np.float64), **common)
@@ -248,9 +302,13 @@ class Tile:
         Y = np.asarray(Y, dtype=np.float64)
         if self.zero_shift:  # d = w x - (y + r x): the reference current, subtracted
             Y = Y + sequential_forward(self.reference, X)
+        order = np.asarray(order)
+        if order.ndim == 2 and int(batch_size) >= 1 and 0 <= int(record_from) < order.shape[0] * (
+                -(-order.shape[1] // int(batch_size)) if accumulate else order.shape[1]):
+            self._ensure_statistics()  # the window opens in this call
         events, recorded = self.backend.train_linear_epochs(
             device=self.device, rule=self.update_rule, weights=self._weights, cell_params=self._cell_params,
-            X=X, Y=Y, order=np.asarray(order),
+            X=X, Y=Y, order=order,
             lrs=np.asarray(lrs, dtype=np.float64), batch_size=int(batch_size), accumulate=bool(accumulate),
             step=self.step, seed=self.seed, record_from=int(record_from), stats=self._stats)
         self.step += events
@@ -261,7 +319,9 @@ class Tile:
 
     # ------------------------------------------------------------------ statistics
     def start_recording(self) -> None:
-        """Open the averaging window: from now on every update adds to the recorded sums."""
+        """Open the averaging window: from now on every update adds to the recorded sums (allocated
+        now, the first time since the last :meth:`reset_statistics`)."""
+        self._ensure_statistics()
         self.recording = True
 
     def stop_recording(self) -> None:
@@ -269,10 +329,28 @@ class Tile:
         self.recording = False
 
     def reset_statistics(self) -> None:
-        """Zero the recorded sums, the event counts and the pulse and truncation counters."""
-        self._stats = TileStatistics.zeros(self.backend, self.rows, self.cols)
+        """Zero the recorded sums, the event counts and the pulse and truncation counters (the sums'
+        memory is given back unless the window is open)."""
+        self._stats = self._new_statistics()
+        if self.recording:
+            self._ensure_statistics()
         self.recorded_events = 0
         self.events_total = 0
+
+    def _new_statistics(self) -> TileStatistics:
+        """Zero counters, per cell up to ``PER_CELL_COUNTERS_MAX`` cells (or where the backend cannot
+        count per row), else per row; the window sums not yet allocated."""
+        per_cell = self.rows * self.cols <= PER_CELL_COUNTERS_MAX or not self.backend.row_counters
+        return TileStatistics.zeros(self.backend, self.rows, self.cols, per_cell=per_cell, window=False)
+
+    def _ensure_statistics(self) -> TileStatistics:
+        """The statistics object, with its per-cell window sums allocated (zeros) if they were not.
+
+        Internal: a caller that hands ``_stats`` to a kernel which may open the averaging window
+        (the fused training paths) calls this first.
+        """
+        self._stats.open_window(self.backend.xp, self.rows, self.cols)
+        return self._stats
 
     def statistics(self) -> dict[str, Any]:
         """Recorded per-weight statistics as NumPy arrays.
@@ -291,19 +369,37 @@ class Tile:
             saturates at the int64 maximum); plus the scalars ``events_total`` (programming events
             over the same span; each is one event of every cell) and ``max_pulses`` (the cap), which
             :func:`memsim.analysis.penalty.truncation_warning` reads.
+
+            A tile of more than ``PER_CELL_COUNTERS_MAX`` cells keeps no per-cell pulse and truncation
+            counters (they would cost 32 bytes per cell): its ``pulses_up``, ``pulses_down``,
+            ``events_truncated`` and ``pulses_lost`` are the tile's totals as 0-d int64 arrays
+            (their sums are the same), and ``events_total`` is given per cell (a read-only
+            broadcast array, as a layer assembles it), so that the cell events of
+            ``truncation_warning`` stay right. The window sums are zeros until the window first opens.
         """
         s = self._stats
         s.settle()
+        be = self.backend
+        if s.per_cell:
+            counts = {"pulses_up": be.to_numpy(s.n_up), "pulses_down": be.to_numpy(s.n_down),
+                      "events_truncated": be.to_numpy(s.events_truncated), "pulses_lost": be.to_numpy(s.pulses_lost)}
+        else:
+            counts = {key: np.array(value, dtype=np.int64) for key, value in s.totals().items()}
+
+        def window(a):
+            return be.to_numpy(a) if s.window else np.zeros((self.rows, self.cols))
+
         out: dict[str, Any] = {
             "events": self.recorded_events,
-            "pulses_up": self.backend.to_numpy(s.n_up),
-            "pulses_down": self.backend.to_numpy(s.n_down),
-            "sum_abs_grad": self.backend.to_numpy(s.sum_abs_grad),
-            "sum_abs_grad_w": self.backend.to_numpy(s.sum_abs_grad_w),
-            "sum_w": self.backend.to_numpy(s.sum_w),
-            "events_truncated": self.backend.to_numpy(s.events_truncated),
-            "pulses_lost": self.backend.to_numpy(s.pulses_lost),
-            "events_total": self.events_total,
+            "pulses_up": counts["pulses_up"],
+            "pulses_down": counts["pulses_down"],
+            "sum_abs_grad": window(s.sum_abs_grad),
+            "sum_abs_grad_w": window(s.sum_abs_grad_w),
+            "sum_w": window(s.sum_w),
+            "events_truncated": counts["events_truncated"],
+            "pulses_lost": counts["pulses_lost"],
+            "events_total": self.events_total if s.per_cell else  # per cell beside per-tile totals
+            np.broadcast_to(np.int64(self.events_total), (self.rows, self.cols)),
             "max_pulses": int(self.update_rule.max_pulses),
         }
         if self.zero_shift:  # effective coordinates w - r

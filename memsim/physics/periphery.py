@@ -31,7 +31,15 @@ __all__ = ["Quantizer", "Periphery", "quantize"]
 
 @dataclass(frozen=True)
 class Quantizer:
-    """A DAC or ADC: clipping to ``[-bound, bound]`` and ``2**bits - 1`` symmetric levels."""
+    """A DAC or ADC: clipping to ``[-bound, bound]`` and ``2**bits - 1`` symmetric levels.
+
+    Parameters
+    ----------
+    bits : int or None
+        Resolution in bits (2..32); ``None``: no rounding.
+    bound : float or None
+        Clipping bound, in (0, 1e150]; ``None``: no clipping.
+    """
 
     bits: int | None = None
     """Resolution in bits (2..32); ``None``: no rounding."""
@@ -59,7 +67,22 @@ class Quantizer:
 
 
 def quantize(v, q: Quantizer, xp=np):
-    """Apply quantiser ``q`` to an array (any array namespace ``xp``)."""
+    """Apply quantiser ``q`` to an array (any array namespace ``xp``).
+
+    Parameters
+    ----------
+    v : array_like
+        The values (inputs or outputs of a read).
+    q : Quantizer
+        The quantiser.
+    xp : module
+        The array namespace (``numpy`` or ``cupy``).
+
+    Returns
+    -------
+    array_like
+        ``v`` clipped to ``[-bound, bound]`` and rounded to the nearest level (unchanged where ``q`` is off).
+    """
     if q.bound is not None:
         v = xp.clip(v, -q.bound, q.bound)
     if q.bits is not None:
@@ -70,7 +93,21 @@ def quantize(v, q: Quantizer, xp=np):
 
 @dataclass(frozen=True)
 class Periphery:
-    """DAC, ADC and read noise of a tile (all off by default: the exact VMM)."""
+    """DAC, ADC and read noise of a tile (all off by default: the exact VMM).
+
+    Parameters
+    ----------
+    dac : Quantizer
+        Input quantiser.
+    adc : Quantizer
+        Output quantiser.
+    output_noise : float
+        Standard deviation of additive Gaussian noise on every output of a read; >= 0.
+    weight_noise : float
+        Relative standard deviation of multiplicative Gaussian weight noise per read; >= 0.
+    backward : bool
+        Apply the same periphery to the backward read ``W^T d``.
+    """
 
     dac: Quantizer = field(default_factory=Quantizer)
     """Input quantiser."""
@@ -100,13 +137,25 @@ class Periphery:
         return self.dac.active or self.adc.active or self.output_noise > 0 or self.weight_noise > 0
 
     def to_dict(self) -> dict[str, Any]:
-        """All settings as plain values."""
+        """All settings as plain values.
+
+        Returns
+        -------
+        dict
+            Every setting as plain values (``dac`` and ``adc`` as tables).
+        """
         return {"dac": dataclasses.asdict(self.dac), "adc": dataclasses.asdict(self.adc),
                 "output_noise": self.output_noise, "weight_noise": self.weight_noise, "backward": self.backward}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Periphery":
-        """Build from a config table; unknown keys raise naming the key."""
+        """Build from a config table; unknown keys raise naming the key.
+
+        Parameters
+        ----------
+        data : dict
+            The ``[periphery]`` table.
+        """
         check_keys("periphery", data, (f.name for f in dataclasses.fields(cls)))
         return cls(**data)
 

@@ -42,15 +42,50 @@ def _folder():
 
 @lru_cache(maxsize=None)
 def read_preset_table(name: str) -> dict[str, Any]:
+    """The parsed TOML of the preset file ``name`` (cached; callers must not modify it).
+
+    Parameters
+    ----------
+    name : str
+        The preset's exact (lower-case) name, as :func:`resolve_name` returns it.
+
+    Returns
+    -------
+    dict
+        The tables ``device``, ``source`` and optionally ``physical``.
+    """
     return tomllib.loads(_folder().joinpath(f"{name}.toml").read_text())
 
 
 def list_presets() -> list[str]:
-    """Names of the shipped presets, sorted."""
+    """Names of the shipped presets, sorted.
+
+    Returns
+    -------
+    list of str
+        The preset names.
+    """
     return sorted(p.name[:-5] for p in _folder().iterdir() if p.name.endswith(".toml"))
 
 
 def resolve_name(name: str) -> str:
+    """The preset name ``name`` normalised (stripped, lower case), checked against the shipped presets.
+
+    Parameters
+    ----------
+    name : str
+        A preset name, in any case.
+
+    Returns
+    -------
+    str
+        The preset's name as :func:`list_presets` gives it.
+
+    Raises
+    ------
+    memsim.errors.ConfigError
+        If there is no such preset.
+    """
     names = list_presets()
     key = str(name).strip().lower()
     if key not in names:
@@ -59,7 +94,18 @@ def resolve_name(name: str) -> str:
 
 
 def preset_info(name: str) -> dict[str, Any]:
-    """The parsed TOML of a preset: ``{"device": {...}, "source": {...}, "physical": {...}?}`` (a copy)."""
+    """The parsed TOML of a preset: ``{"device": {...}, "source": {...}, "physical": {...}?}`` (a copy).
+
+    Parameters
+    ----------
+    name : str
+        The preset's name (case-insensitive).
+
+    Returns
+    -------
+    dict
+        A deep copy of the preset's tables.
+    """
     import copy
 
     return copy.deepcopy(read_preset_table(resolve_name(name)))
@@ -68,6 +114,20 @@ def preset_info(name: str) -> dict[str, Any]:
 def load_preset(name: str, **overrides: Any) -> PulsedDevice:
     """The device of preset ``name`` (case-insensitive), with optional parameter overrides.
 
+    Parameters
+    ----------
+    name : str
+        The preset's name (case-insensitive).
+    **overrides
+        Device parameters that replace the preset's values.
+
+    Returns
+    -------
+    memsim.physics.devices.base.PulsedDevice
+        The device.
+
+    Examples
+    --------
     >>> load_preset("reram_sb", dw_min_std=0.0).dw_min_std
     0.0
     """
@@ -82,6 +142,13 @@ def _fmt(value: Any) -> str:
 
 
 def preset_listing() -> str:
+    """The text ``memsim devices list`` prints: two lines per preset (parameters, then the source).
+
+    Returns
+    -------
+    str
+        The listing.
+    """
     lines = []
     for name in list_presets():
         info = read_preset_table(name)

@@ -76,18 +76,57 @@ __all__ = ["LAW_FUNCTIONS", "MAX_REQUEST", "pulse_magnitude", "pulse_direction",
 
 def pulse_magnitude(g, lr, dw_nominal):
     """Requested number of pulses :math:`a = |-\\eta g| / \\Delta w_{\\min}` (a float >= 0), bounded by
-    ``MAX_REQUEST`` = :math:`2^{53}` so that no count converts to an integer out of range (not a number: 0)."""
+    ``MAX_REQUEST`` = :math:`2^{53}` so that no count converts to an integer out of range (not a number: 0).
+
+    Parameters
+    ----------
+    g : float
+        The gradient :math:`g` of the weight.
+    lr : float
+        The learning rate :math:`\\eta`.
+    dw_nominal : float
+        The nominal step :math:`\\Delta w_{\\min}` of the pulse-count rule.
+
+    Returns
+    -------
+    float
+        The requested number of pulses :math:`a` in :math:`[0, 2^{53}]`.
+    """
     a = abs(-lr * g) / dw_nominal
     return a if a < 9007199254740992.0 else (9007199254740992.0 if a >= 9007199254740992.0 else 0.0)
 
 
 def pulse_direction(g, lr) -> bool:
-    """Whether the request :math:`-\\eta g` is a potentiation (up)."""
+    """Whether the request :math:`-\\eta g` is a potentiation (up).
+
+    Parameters
+    ----------
+    g : float
+        The gradient :math:`g` of the weight.
+    lr : float
+        The learning rate :math:`\\eta`.
+
+    Returns
+    -------
+    bool
+        True for a potentiating (up) request.
+    """
     return -lr * g > 0.0
 
 
 def rounding_fraction(a):
-    """:math:`a - \\lfloor a \\rfloor`: a stochastic-rounding uniform is needed only where this is > 0."""
+    """:math:`a - \\lfloor a \\rfloor`: a stochastic-rounding uniform is needed only where this is > 0.
+
+    Parameters
+    ----------
+    a : float
+        The requested number of pulses :math:`a \\ge 0` (:func:`pulse_magnitude`).
+
+    Returns
+    -------
+    float
+        The fractional part of :math:`a`.
+    """
     return a - math.floor(a)
 
 
@@ -96,23 +135,70 @@ def pulse_count_stochastic(a, u):
 
     ``u`` is the uniform of stream ``STREAM_ROUNDING`` where :func:`rounding_fraction` is > 0;
     anything <= 0 (e.g. 0.0, not drawn) elsewhere.
+
+    Parameters
+    ----------
+    a : float
+        The requested number of pulses :math:`a \\ge 0` (:func:`pulse_magnitude`).
+    u : float
+        The stream's uniform in (0, 1) (or any value <= 0 where it is not drawn).
+
+    Returns
+    -------
+    float
+        The number of pulses, an exact integer.
     """
     base = math.floor(a)
     return base + 1 if u < a - base else base
 
 
 def pulse_count_deterministic(a):
-    """NeuroSim's rule: :math:`\\lfloor a + 1/2 \\rfloor` (halves rounded up)."""
+    """NeuroSim's rule: :math:`\\lfloor a + 1/2 \\rfloor` (halves rounded up).
+
+    Parameters
+    ----------
+    a : float
+        The requested number of pulses :math:`a \\ge 0` (:func:`pulse_magnitude`).
+
+    Returns
+    -------
+    float
+        The number of pulses, an exact integer.
+    """
     return math.floor(a + 0.5)
 
 
 def cell_moves(stuck) -> bool:
-    """Whether a cell moves under its pulses (a stuck cell, ``stuck != 0``, does not)."""
+    """Whether a cell moves under its pulses (a stuck cell, ``stuck != 0``, does not).
+
+    Parameters
+    ----------
+    stuck : float
+        The cell's ``stuck`` parameter (0: not stuck).
+
+    Returns
+    -------
+    bool
+        True when the cell is not stuck.
+    """
     return stuck == 0.0
 
 
 def up_down_factor(up: bool, up_down):
-    """The up/down factor :math:`1 + \\beta` for a potentiating pulse, :math:`1 - \\beta` otherwise."""
+    """The up/down factor :math:`1 + \\beta` for a potentiating pulse, :math:`1 - \\beta` otherwise.
+
+    Parameters
+    ----------
+    up : bool
+        Whether the pulse is potentiating.
+    up_down : float
+        The cell's up/down asymmetry :math:`\\beta`.
+
+    Returns
+    -------
+    float
+        :math:`1 \\pm \\beta`.
+    """
     return 1.0 + up_down if up else 1.0 - up_down
 
 
@@ -122,6 +208,34 @@ def one_pulse(w, up: bool, q, s, z, dw_min, multiplicative: bool, additive: bool
     ``s = dw_min_std * step_spread(w, ...)`` and ``z`` the pulse's normal are read only in the
     noisy modes (``multiplicative``/``additive``: the c2c mode, with ``dw_min_std > 0``); then the
     clip to the cell's bounds (module docstring).
+
+    Parameters
+    ----------
+    w : float
+        The cell's state before the pulse.
+    up : bool
+        Whether the pulse is potentiating.
+    q : float
+        The mean step magnitude, ``mean_step * up_down_factor``.
+    s : float
+        The cycle-to-cycle spread :math:`\\sigma_r`, ``dw_min_std * step_spread``.
+    z : float
+        The pulse's standard normal :math:`\\xi`.
+    dw_min : float
+        The cell's ``dw_min`` (scale of the additive noise).
+    multiplicative : bool
+        Whether the c2c mode is multiplicative with noise.
+    additive : bool
+        Whether the c2c mode is additive with noise.
+    w_min : float
+        The cell's lower bound.
+    w_max : float
+        The cell's upper bound.
+
+    Returns
+    -------
+    float
+        The state after the pulse, clipped to the cell's bounds.
     """
     step_w = q * (1.0 + s * z) if multiplicative else q
     moved = w + step_w if up else w - step_w
@@ -130,7 +244,28 @@ def one_pulse(w, up: bool, q, s, z, dw_min, multiplicative: bool, additive: bool
 
 
 def event_noise(w, n, sigma, w_min, w_max, z):
-    """c2c mode ``"neurosim"``: :math:`\\sigma (w_{\\max} - w_{\\min}) \\sqrt{n}\\, \\xi` once per event, then the clip."""
+    """c2c mode ``"neurosim"``: :math:`\\sigma (w_{\\max} - w_{\\min}) \\sqrt{n}\\, \\xi` once per event, then the clip.
+
+    Parameters
+    ----------
+    w : float
+        The cell's state after the event's pulses.
+    n : float
+        The number of pulses of the event (> 0).
+    sigma : float
+        The cycle-to-cycle noise :math:`\\sigma` (``dw_min_std``).
+    w_min : float
+        The cell's lower bound.
+    w_max : float
+        The cell's upper bound.
+    z : float
+        The event's standard normal :math:`\\xi`.
+
+    Returns
+    -------
+    float
+        The state after the event noise, clipped to the cell's bounds.
+    """
     return min(max(w + sigma * (w_max - w_min) * math.sqrt(n) * z, w_min), w_max)
 
 

@@ -68,7 +68,13 @@ RULE_CODES = {"stochastic_rounding": 0, "deterministic": 1, "pulse_coincidence":
 
 @dataclass(frozen=True)
 class UpdateRule:
-    """Base class of the pulse-count rules (see the module docstring)."""
+    """Base class of the pulse-count rules (see the module docstring).
+
+    Parameters
+    ----------
+    max_pulses : int
+        Largest number of pulses of one programming event; in [1, 2**31 - 1].
+    """
 
     max_pulses: int = 65535
     """Largest number of pulses of one programming event; in [1, 2**31 - 1]."""
@@ -81,12 +87,24 @@ class UpdateRule:
                                                          self.max_pulses, 1, 2 ** 31 - 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """All parameters plus ``kind``."""
+        """All parameters plus ``kind``.
+
+        Returns
+        -------
+        dict
+            Every parameter plus ``kind``.
+        """
         return {"kind": self.kind, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "UpdateRule":
-        """Build from a config table; unknown keys raise naming the key."""
+        """Build from a config table; unknown keys raise naming the key.
+
+        Parameters
+        ----------
+        data : dict
+            The ``[update]`` table (``kind`` is ignored here).
+        """
         data = {k: v for k, v in data.items() if k != "kind"}
         check_keys(cls.__name__, data, (f.name for f in dataclasses.fields(cls)))
         return cls(**data)
@@ -94,7 +112,13 @@ class UpdateRule:
 
 @dataclass(frozen=True)
 class StochasticRounding(UpdateRule):
-    """``n = floor(|Delta|/dw_min)`` plus one with probability equal to the remainder."""
+    """``n = floor(|Delta|/dw_min)`` plus one with probability equal to the remainder.
+
+    Parameters
+    ----------
+    max_pulses : int
+        Largest number of pulses of one programming event; in [1, 2**31 - 1].
+    """
 
     kind: ClassVar[str] = "stochastic_rounding"
     code: ClassVar[int] = RULE_CODES[kind]
@@ -102,7 +126,13 @@ class StochasticRounding(UpdateRule):
 
 @dataclass(frozen=True)
 class Deterministic(UpdateRule):
-    """NeuroSim's rule: ``n = round(|Delta|/dw_min)``, halves rounded away from zero."""
+    """NeuroSim's rule: ``n = round(|Delta|/dw_min)``, halves rounded away from zero.
+
+    Parameters
+    ----------
+    max_pulses : int
+        Largest number of pulses of one programming event; in [1, 2**31 - 1].
+    """
 
     kind: ClassVar[str] = "deterministic"
     code: ClassVar[int] = RULE_CODES[kind]
@@ -110,7 +140,19 @@ class Deterministic(UpdateRule):
 
 @dataclass(frozen=True)
 class PulseCoincidence(UpdateRule):
-    """Stochastic pulse coincidence with aihwkit's update and bit-length management (module docstring)."""
+    """Stochastic pulse coincidence with aihwkit's update and bit-length management (module docstring).
+
+    Parameters
+    ----------
+    max_pulses : int
+        Largest number of pulses of one programming event; in [1, 2**31 - 1].
+    desired_bl : int
+        Bit length (slots per stream), the maximum with BL management; in [1, 4096].
+    update_management : bool
+        Balance the input and error probabilities (``A``, ``B`` in the module docstring).
+    update_bl_management : bool
+        Use only as many slots as the largest request needs.
+    """
 
     desired_bl: int = 31
     """Bit length (slots per stream), the maximum with BL management; in [1, 4096]."""
@@ -140,7 +182,18 @@ UPDATE_RULES: dict[str, type[UpdateRule]] = {c.kind: c for c in (StochasticRound
 
 
 def update_from_dict(data: dict[str, Any]) -> UpdateRule:
-    """Build an update rule from a config table with a ``kind`` key."""
+    """Build an update rule from a config table with a ``kind`` key.
+
+    Parameters
+    ----------
+    data : dict
+        The ``[update]`` table, with a ``kind`` key.
+
+    Returns
+    -------
+    UpdateRule
+        The rule of that kind.
+    """
     kind = data.get("kind")
     if kind not in UPDATE_RULES:
         raise invalid("update", "kind", "one of " + ", ".join(repr(k) for k in UPDATE_RULES), kind)

@@ -38,6 +38,21 @@ class ClassificationData(Dataset):
     ``y_train`` and ``y_test`` are integer labels of shape (n,) in ``0 .. n_classes - 1`` (not
     the (n, outputs) targets of a regression :class:`~memsim.tasks.registry.Dataset`); ``w_true`` is the
     teacher of a teacher-student task (else ``None``).
+
+    Parameters
+    ----------
+    X_train : numpy.ndarray
+        Training inputs, shape (n_train, d).
+    y_train : numpy.ndarray
+        Training labels in ``0 .. n_classes - 1``, shape (n_train,).
+    X_test : numpy.ndarray
+        Test inputs, shape (n_test, d).
+    y_test : numpy.ndarray
+        Test labels in ``0 .. n_classes - 1``, shape (n_test,).
+    w_true : numpy.ndarray or None
+        The teacher weights of a teacher-student task; ``None`` otherwise.
+    n_classes : int
+        Number of classes.
     """
 
     n_classes: int = 2
@@ -50,9 +65,19 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
     .. math::  x_j \leftarrow (x_j - \mu_j) / s_j, \qquad \mu_j, s_j \text{ from the training rows},
                \ s_j := 1 \text{ where } s_j = 0
 
+    Parameters
+    ----------
+    X_train : numpy.ndarray
+        Training inputs, shape (n_train, d).
+    X_test : numpy.ndarray
+        Test inputs, shape (n_test, d).
+
     Returns
     -------
-    X_train, X_test : numpy.ndarray (float64)
+    X_train : numpy.ndarray
+        Standardised training inputs (float64).
+    X_test : numpy.ndarray
+        Standardised test inputs (float64).
     """
     X_train = np.asarray(X_train, dtype=np.float64)
     X_test = np.asarray(X_test, dtype=np.float64)
@@ -91,6 +116,13 @@ class DigitsTask(_ClassificationTask):
 
     A random ``test_fraction`` of the rows (from ``seed``) is held out; the 64 pixel features are
     standardised with the training rows' statistics (:func:`standardize`).
+
+    Parameters
+    ----------
+    test_fraction : float
+        Fraction of rows held out for testing; in (0, 1).
+    seed : int or None
+        Split seed; ``None``: the run seed.
     """
 
     test_fraction: float = 0.3
@@ -111,7 +143,18 @@ class DigitsTask(_ClassificationTask):
         return 10
 
     def load(self, run_seed: int) -> ClassificationData:
-        """Split and standardise the data."""
+        """Split and standardise the data.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed, used where the task's own ``seed`` is ``None``.
+
+        Returns
+        -------
+        ClassificationData
+            The training and test data.
+        """
         from sklearn.datasets import load_digits
 
         X, y = load_digits(return_X_y=True)
@@ -126,6 +169,13 @@ class BreastCancerTask(_ClassificationTask):
 
     Label 1 = benign, 0 = malignant (scikit-learn's coding). A random ``test_fraction`` of the rows
     is held out; features are standardised with the training rows' statistics.
+
+    Parameters
+    ----------
+    test_fraction : float
+        Fraction of rows held out for testing; in (0, 1).
+    seed : int or None
+        Split seed; ``None``: the run seed.
     """
 
     test_fraction: float = 0.3
@@ -146,7 +196,18 @@ class BreastCancerTask(_ClassificationTask):
         return 2
 
     def load(self, run_seed: int) -> ClassificationData:
-        """Split and standardise the data."""
+        """Split and standardise the data.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed, used where the task's own ``seed`` is ``None``.
+
+        Returns
+        -------
+        ClassificationData
+            The training and test data.
+        """
         from sklearn.datasets import load_breast_cancer
 
         X, y = load_breast_cancer(return_X_y=True)
@@ -170,6 +231,23 @@ class TeacherClassificationTask(_ClassificationTask):
     unpenalised maximum-likelihood fit exists for ``n_train`` well above ``d``); with ``"argmax"``
     they are the teacher's most likely class (noise-free, separable). No intercept; ``w_true``
     of the loaded data is :math:`W_{\rm true}`, shape (K', d).
+
+    Parameters
+    ----------
+    n_train : int
+        Training samples; >= 1.
+    n_test : int
+        Test samples; >= 1.
+    n_features : int
+        Input dimension d; >= 1.
+    n_classes : int
+        Number of classes K; >= 2.
+    teacher_std : float
+        Standard deviation sigma_t of each teacher logit; >= 0.
+    labels : str
+        'sample' (drawn from the teacher's probabilities) or 'argmax' (the teacher's most likely class).
+    seed : int or None
+        Data seed; ``None``: the run seed.
     """
 
     n_train: int = 500
@@ -214,7 +292,18 @@ class TeacherClassificationTask(_ClassificationTask):
         return np.minimum(np.sum(cdf < u, axis=1), self.n_classes - 1).astype(np.int64)
 
     def load(self, run_seed: int) -> ClassificationData:
-        """Draw the teacher, the training set and the test set."""
+        """Draw the teacher, the training set and the test set.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed, used where the task's own ``seed`` is ``None``.
+
+        Returns
+        -------
+        ClassificationData
+            The training and test data.
+        """
         g = data_generator(self._seed(run_seed), _TAG_TEACHER)
         k = 1 if self.n_classes == 2 else self.n_classes
         w_true = self.teacher_std / math.sqrt(self.n_features) * g.standard_normal((k, self.n_features))
@@ -246,6 +335,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     Parameters
     ----------
     path : str or pathlib.Path
+        The IDX file.
 
     Returns
     -------
@@ -278,6 +368,20 @@ def write_idx(path: str | Path, array: Any, compress: bool | None = None) -> Pat
     """Write ``array`` as an IDX file (gzip-compressed when ``compress`` or the name ends in ``.gz``).
 
     Supported dtypes: uint8, int8, int16, int32, float32, float64 (the inverse of :func:`read_idx`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write.
+    array : array_like
+        The data.
+    compress : bool or None
+        Whether to gzip the file; ``None``: when the name ends in ``.gz``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
     """
     a = np.asarray(array)
     codes = {v.newbyteorder("="): k for k, v in _IDX_TYPES.items()}
@@ -319,6 +423,19 @@ class MNISTTask(_ClassificationTask):
 
     ``scaling``: ``"unit"`` divides the pixels by 255 (range [0, 1]); ``"standardize"`` applies
     :func:`standardize` (per pixel, training statistics; rare pixels then take large values).
+
+    Parameters
+    ----------
+    path : str
+        Folder with the four IDX files.
+    n_train : int or None
+        Training rows to use (the first ones); ``None``: all.
+    n_test : int or None
+        Test rows to use (the first ones); ``None``: all.
+    scaling : str
+        'unit' (pixels / 255) or 'standardize' (training mean and standard deviation per pixel).
+    seed : int or None
+        Unused by the data (the rows are taken in file order); kept for a uniform task interface.
     """
 
     path: str = "data/mnist"
@@ -351,7 +468,13 @@ class MNISTTask(_ClassificationTask):
         return 10
 
     def files(self) -> dict[str, Path]:
-        """The four IDX files found in ``path`` (``ConfigError`` naming ``path`` if one is missing)."""
+        """The four IDX files found in ``path`` (``ConfigError`` naming ``path`` if one is missing).
+
+        Returns
+        -------
+        dict of {str: pathlib.Path}
+            ``train_images``, ``train_labels``, ``test_images``, ``test_labels`` -> file.
+        """
         folder = Path(self.path).expanduser()
         found = {key: _mnist_file(folder, *spec) for key, spec in _MNIST_FILES.items()}
         missing = [f"{s}-{w}-idx{d}-ubyte[.gz]" for key, (s, w, d) in _MNIST_FILES.items() if found[key] is None]
@@ -364,7 +487,18 @@ class MNISTTask(_ClassificationTask):
         self.files()
 
     def load(self, run_seed: int) -> ClassificationData:
-        """Read, subset, flatten and scale the IDX files."""
+        """Read, subset, flatten and scale the IDX files.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed (unused: the rows are taken in file order).
+
+        Returns
+        -------
+        ClassificationData
+            The training and test data.
+        """
         f = self.files()
         parts = {}
         for split, n in (("train", self.n_train), ("test", self.n_test)):

@@ -81,7 +81,18 @@ _CACHE_SIZE = 8
 
 
 def file_sha256(path: str) -> str:
-    """SHA-256 (hex) of a file's bytes."""
+    """SHA-256 (hex) of a file's bytes.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+
+    Returns
+    -------
+    str
+        The SHA-256 of its bytes, in hex.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -280,7 +291,29 @@ class _Loaded:
 @register_task
 @dataclass(frozen=True)
 class FileTask(_Task):
-    """Your own data from a CSV, ``.npz`` or ``.npy`` file (module docstring: formats and rules)."""
+    """Your own data from a CSV, ``.npz`` or ``.npy`` file (module docstring: formats and rules).
+
+    Parameters
+    ----------
+    path : str
+        The data file: ``.csv`` (with a header row), ``.npz``, or ``.npy`` (X; y in ``target``).
+    target : str or None
+        CSV: the target column (required); npz: the target array (default 'y'); npy: the y ``.npy`` file.
+    features : tuple of str or None
+        Feature columns (CSV) or arrays (npz); ``None``: every other column / ``X``. Not for ``.npy``.
+    test_fraction : float or None
+        Fraction of rows held out for testing, in (0, 1); default 0.3. Not with ``test_path``.
+    test_path : str or None
+        A second file (same extension, same columns or arrays) used as the test set.
+    standardize : bool
+        Standardise features, and a regression target, with the training rows' statistics.
+    problem : str
+        'auto', 'regression' or 'classification' (module docstring: the 'auto' rule).
+    seed : int or None
+        Split seed; ``None``: the run seed.
+    sha256 : dict or None
+        SHA-256 of the files by role ('path', 'target', 'test_path'); filled in; if given, must match.
+    """
 
     path: str = ""
     """The data file: ``.csv`` (with a header row), ``.npz``, or ``.npy`` (X; y in ``target``)."""
@@ -307,7 +340,15 @@ class FileTask(_Task):
 
     @classmethod
     def with_base_dir(cls, table: dict[str, Any], base_dir: str) -> dict[str, Any]:
-        """``table`` with its relative file names joined to ``base_dir`` (the config file's folder)."""
+        """``table`` with its relative file names joined to ``base_dir`` (the config file's folder).
+
+        Parameters
+        ----------
+        table : dict
+            The ``[task]`` table.
+        base_dir : str
+            The config file's folder.
+        """
         out = dict(table)
         keys = list(cls.path_keys)
         if isinstance(out.get("path"), str) and _ext(out["path"]) == ".npy":
@@ -507,13 +548,30 @@ class FileTask(_Task):
         return {getattr(self, role): digest for role, digest in self.sha256}
 
     def to_dict(self) -> dict[str, Any]:
-        """All parameters (resolved: absolute paths, features, problem, the files' SHA-256) plus ``kind``."""
+        """All parameters (resolved: absolute paths, features, problem, the files' SHA-256) plus ``kind``.
+
+        Returns
+        -------
+        dict
+            Every parameter plus ``kind``.
+        """
         out = super().to_dict()
         out["sha256"] = dict(self.sha256)
         return out
 
     def load(self, run_seed: int) -> Dataset:
-        """Split (unless ``test_path``) and standardise the data read when the task was built."""
+        """Split (unless ``test_path``) and standardise the data read when the task was built.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed, used where the task's own ``seed`` is ``None``.
+
+        Returns
+        -------
+        memsim.tasks.registry.Dataset
+            The training and test data.
+        """
         d = self._loaded
         if d.X_test is None:
             n = len(d.y)

@@ -20,13 +20,40 @@ __all__ = ["Dataset", "TASKS", "register_task", "task_from_dict", "data_generato
 
 
 def data_generator(seed: int, *tags: int) -> np.random.Generator:
-    """A NumPy generator for data (not device noise), from the seed and stream tags."""
+    """A NumPy generator for data (not device noise), from the seed and stream tags.
+
+    Parameters
+    ----------
+    seed : int
+        The data seed.
+    *tags
+        Stream tags that separate independent uses of the seed.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A PCG64 generator seeded by ``SeedSequence([seed, STREAM_DATA, *tags])``.
+    """
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), rng.STREAM_DATA, *tags])))
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and test arrays of a regression task (``y`` has shape (n, outputs))."""
+    """Training and test arrays of a regression task (``y`` has shape (n, outputs)).
+
+    Parameters
+    ----------
+    X_train : numpy.ndarray
+        Training inputs, shape (n_train, d).
+    y_train : numpy.ndarray
+        Training targets, shape (n_train, outputs).
+    X_test : numpy.ndarray
+        Test inputs, shape (n_test, d).
+    y_test : numpy.ndarray
+        Test targets, shape (n_test, outputs).
+    w_true : numpy.ndarray or None
+        The teacher weights of a teacher-student task; ``None`` otherwise.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -68,7 +95,13 @@ TASKS: dict[str, type] = {}
 
 
 def register_task(cls: type) -> type:
-    """Class decorator: add a task to :data:`TASKS` under its ``kind``."""
+    """Class decorator: add a task to :data:`TASKS` under its ``kind``.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+    """
     if not cls.kind or cls.kind in TASKS:
         raise ValueError(f"task kind {cls.kind!r} of {cls.__name__} is empty or already registered")
     TASKS[cls.kind] = cls
@@ -77,7 +110,18 @@ def register_task(cls: type) -> type:
 
 
 def task_from_dict(data: dict[str, Any]):
-    """Build a task from a config table with a ``kind`` key."""
+    """Build a task from a config table with a ``kind`` key.
+
+    Parameters
+    ----------
+    data : dict
+        The ``[task]`` table, with a ``kind`` key.
+
+    Returns
+    -------
+    object
+        The task (a frozen dataclass of that kind).
+    """
     kind = data.get("kind")
     if kind not in TASKS:
         raise invalid("task", "kind", "one of " + ", ".join(repr(k) for k in TASKS), kind)

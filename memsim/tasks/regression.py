@@ -20,12 +20,29 @@ __all__ = ["LinearRegressionTask", "DiabetesTask"]
 @register_task
 @dataclass(frozen=True)
 class LinearRegressionTask(_Task):
-    r"""Teacher-student linear regression (DESIGN.md "Linear tasks").
+    r"""Teacher-student linear regression (docs/design.md, section 'Linear tasks').
 
     .. math:: x \sim N(0, \mathrm{diag}(s^2)),\quad w_{\rm true} \sim N(0, \sigma_t^2 I),\quad
               y = x^\top w_{\rm true} + \sigma_n \varepsilon
 
     Features are not re-standardised; there is no intercept.
+
+    Parameters
+    ----------
+    n_train : int
+        Training samples; >= 1.
+    n_test : int
+        Test samples; >= 1.
+    n_features : int
+        Input dimension; in [1, 1e6] (:data:`memsim.params.MAX_FEATURES`).
+    noise_std : float
+        Label noise sigma_n; in [0, 1e150] (:data:`memsim.params.MAX_MAGNITUDE`: squares stay finite).
+    feature_scales : float or tuple of float
+        Feature standard deviations s: one value or one per feature; in (0, 1e150].
+    teacher_std : float
+        Standard deviation of the teacher weights; in [0, 1e150].
+    seed : int or None
+        Data seed; ``None``: the run seed.
     """
 
     n_train: int = 100
@@ -66,7 +83,18 @@ class LinearRegressionTask(_Task):
             object.__setattr__(self, "seed", check_int(owner, "seed", self.seed, 0, 2 ** 63 - 1))
 
     def load(self, run_seed: int) -> Dataset:
-        """Draw the teacher, the training set and the test set."""
+        """Draw the teacher, the training set and the test set.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed, used where the task's own ``seed`` is ``None``.
+
+        Returns
+        -------
+        memsim.tasks.registry.Dataset
+            The training and test data.
+        """
         g = data_generator(self.seed if self.seed is not None else run_seed, 1)
         s = np.broadcast_to(np.asarray(self.feature_scales, dtype=np.float64), (self.n_features,))
         w_true = self.teacher_std * g.standard_normal(self.n_features)
@@ -84,6 +112,13 @@ class DiabetesTask(_Task):
 
     A random ``test_fraction`` of the rows (from ``seed``) is held out; features and target are
     standardised with the training rows' mean and standard deviation.
+
+    Parameters
+    ----------
+    test_fraction : float
+        Fraction of rows held out for testing; in (0, 1).
+    seed : int or None
+        Split seed; ``None``: the run seed.
     """
 
     test_fraction: float = 0.3
@@ -101,7 +136,18 @@ class DiabetesTask(_Task):
             object.__setattr__(self, "seed", check_int(owner, "seed", self.seed, 0, 2 ** 63 - 1))
 
     def load(self, run_seed: int) -> Dataset:
-        """Split and standardise the data."""
+        """Split and standardise the data.
+
+        Parameters
+        ----------
+        run_seed : int
+            The run seed, used where the task's own ``seed`` is ``None``.
+
+        Returns
+        -------
+        memsim.tasks.registry.Dataset
+            The training and test data.
+        """
         from sklearn.datasets import load_diabetes
 
         X, y = load_diabetes(return_X_y=True)

@@ -22,12 +22,14 @@ def to_numpy(t: torch.Tensor, backend=None) -> np.ndarray:
     Parameters
     ----------
     t : torch.Tensor
+        The tensor.
     backend : memsim.backends.Backend, optional
         The reading tile's backend: a CUDA tensor goes to a ``"cupy"`` backend through DLPack.
 
     Returns
     -------
     numpy.ndarray
+        The values as float64.
     """
     t = t.detach()
     if t.device.type != "cpu":
@@ -39,5 +41,18 @@ def to_numpy(t: torch.Tensor, backend=None) -> np.ndarray:
 
 
 def from_numpy(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    """A NumPy result as a tensor with the dtype and device of ``like`` (no copy for float64 on CPU)."""
+    """A NumPy result as a tensor with the dtype and device of ``like`` (no copy for float64 on CPU).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        The array.
+    like : torch.Tensor
+        A tensor whose dtype and device the result takes.
+
+    Returns
+    -------
+    torch.Tensor
+        ``a`` as a tensor like ``like``.
+    """
     return torch.from_numpy(np.ascontiguousarray(a)).to(device=like.device, dtype=like.dtype)

@@ -48,6 +48,13 @@ class TileRead(torch.autograd.Function):
     ``dL/dx`` from the transposed read (only when ``x`` needs it). ``analog_ctx`` is the layer's
     0-element leaf tensor that requires grad, so that autograd calls the backward even when ``x``
     (e.g. the network input) does not require grad; it receives no gradient.
+
+    Parameters
+    ----------
+    *args
+        Unused: call ``TileRead.apply(x, analog_ctx, layer)``.
+    **kwargs
+        Unused.
     """
 
     @staticmethod
@@ -70,6 +77,13 @@ class TileRead(torch.autograd.Function):
 
 class AnalogLayer(nn.Module):
     """Common part of the analog layers: one tile of shape ``(out, in + bias)``, kept tensors, state.
+
+    Parameters
+    ----------
+    *args
+        Passed to :class:`torch.nn.Module`.
+    **kwargs
+        Passed to :class:`torch.nn.Module`.
 
     Attributes
     ----------
@@ -128,13 +142,39 @@ class AnalogLayer(nn.Module):
         raise NotImplementedError
 
     def split(self, matrix) -> tuple[np.ndarray, np.ndarray | None]:
-        """Cut a tile-shaped array ``(out, in + bias)`` into ``(weight-shaped, bias or None)``."""
+        """Cut a tile-shaped array ``(out, in + bias)`` into ``(weight-shaped, bias or None)``.
+
+        Parameters
+        ----------
+        matrix : array_like
+            A tile-shaped array ``(out, in + bias)``.
+
+        Returns
+        -------
+        weight : numpy.ndarray
+            The weights in torch layout.
+        bias : numpy.ndarray or None
+            The bias column, or ``None`` without a bias.
+        """
         m = np.asarray(matrix)
         w = m[:, :self.tile_inputs].reshape(self.weight_shape)
         return w, (m[:, self.tile_inputs] if self.use_bias else None)
 
     def join(self, weight, bias=None) -> np.ndarray:
-        """The tile matrix ``[weight.reshape(out, -1) | bias]`` of torch-shaped ``weight`` and ``bias``."""
+        """The tile matrix ``[weight.reshape(out, -1) | bias]`` of torch-shaped ``weight`` and ``bias``.
+
+        Parameters
+        ----------
+        weight : torch.Tensor or array_like
+            Weights in torch layout.
+        bias : torch.Tensor or array_like or None
+            The bias (required when the layer has one).
+
+        Returns
+        -------
+        numpy.ndarray
+            The tile matrix, shape ``(out, in + bias)``.
+        """
         w = to_numpy(weight) if isinstance(weight, torch.Tensor) else np.asarray(weight, dtype=np.float64)
         w = w.reshape(self.tile.rows, self.tile_inputs)
         if not self.use_bias:
@@ -157,6 +197,13 @@ class AnalogLayer(nn.Module):
 
     def program_weights(self, weight, bias=None) -> float:
         """Program torch-shaped ``weight`` (and ``bias``) into the tile, clipped to each cell's range.
+
+        Parameters
+        ----------
+        weight : torch.Tensor or array_like
+            Weights in torch layout.
+        bias : torch.Tensor or array_like or None
+            The bias (required when the layer has one).
 
         Returns
         -------
@@ -204,7 +251,10 @@ class AnalogLinear(AnalogLayer):
 
     Parameters
     ----------
-    in_features, out_features : int
+    in_features : int
+        Size of each input sample.
+    out_features : int
+        Size of each output sample.
     bias : bool
         Add a bias, stored as the tile's last column (fed a constant 1).
     device : memsim.physics.devices.PulsedDevice
@@ -220,7 +270,7 @@ class AnalogLinear(AnalogLayer):
     seed : int
         The tile's Philox key (``Tile(..., seed=seed)``).
     torch_dtype : torch.dtype, optional
-        dtype of the state-dict tensors and of the digital twin (default: torch's default dtype).
+        The dtype of the state-dict tensors and of the digital twin (default: torch's default dtype).
 
     Notes
     -----
@@ -240,10 +290,22 @@ class AnalogLinear(AnalogLayer):
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        """Shape of the torch ``weight``: ``(out_features, in_features)``."""
         return (self.out_features, self.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``read(W [x; 1])`` for ``x`` of shape ``(*, in_features)``."""
+        """``read(W [x; 1])`` for ``x`` of shape ``(*, in_features)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input of shape ``(*, in_features)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Output of shape ``(*, out_features)``.
+        """
         if x.shape[-1] != self.in_features:
             raise invalid("AnalogLinear.forward", "x", f"a tensor of shape (*, {self.in_features})",
                           f"shape {tuple(x.shape)}")
@@ -280,14 +342,35 @@ class AnalogConv2d(AnalogLayer):
 
     Parameters
     ----------
-    in_channels, out_channels : int
-    kernel_size, stride, padding, dilation : int or (int, int)
-        As in ``nn.Conv2d`` (zero padding only; ``padding="valid"`` is 0, ``"same"`` needs stride 1
-        and an odd effective kernel); ``groups`` is 1.
+    in_channels : int
+        Channels of the input.
+    out_channels : int
+        Channels of the output.
+    kernel_size : int or (int, int)
+        Size of the kernel, as in ``nn.Conv2d``.
+    stride : int or (int, int)
+        Stride, as in ``nn.Conv2d``.
+    padding : int or (int, int) or {"valid", "same"}
+        Zero padding, as in ``nn.Conv2d`` (``"valid"`` is 0, ``"same"`` needs stride 1 and an odd effective
+        kernel).
     bias : bool
         Add a bias, stored as the tile's last column (fed a constant 1).
-    device, update, periphery, backend, dtype, seed, torch_dtype
-        As in :class:`AnalogLinear`.
+    dilation : int or (int, int)
+        Dilation, as in ``nn.Conv2d`` (``groups`` is 1).
+    device : memsim.physics.devices.base.PulsedDevice
+        Device model of every cell.
+    update : memsim.physics.updates.UpdateRule, optional
+        Pulse-count rule (default stochastic rounding).
+    periphery : memsim.physics.periphery.Periphery, optional
+        DAC/ADC and read noise of the reads (default: exact reads).
+    backend : str
+        ``"numba"`` (default), ``"numpy"``, ``"cupy"`` or ``"auto"``.
+    dtype : {"float64", "float32"}
+        Storage dtype of the tile.
+    seed : int
+        The tile's Philox key (``Tile(..., seed=seed)``).
+    torch_dtype : torch.dtype, optional
+        The dtype of the state-dict tensors and of the digital twin (default: torch's default dtype).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
@@ -322,20 +405,58 @@ class AnalogConv2d(AnalogLayer):
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        """Shape of the torch ``weight``: ``(out_channels, in_channels, k_h, k_w)``."""
         return (self.out_channels, self.in_channels, *self.kernel_size)
 
     def output_size(self, h: int, w: int) -> tuple[int, int]:
-        """``(H_out, W_out)`` of an ``h x w`` input (``nn.Conv2d``'s formula)."""
+        """``(H_out, W_out)`` of an ``h x w`` input (``nn.Conv2d``'s formula).
+
+        Parameters
+        ----------
+        h : int
+            Input height.
+        w : int
+            Input width.
+
+        Returns
+        -------
+        h_out : int
+            Output height.
+        w_out : int
+            Output width.
+        """
         return tuple(math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1 for n, p, d, k, s in
                      zip((h, w), self.padding, self.dilation, self.kernel_size, self.stride))
 
     def unfold(self, x: torch.Tensor) -> torch.Tensor:
-        """The patch rows ``(B * L, C k_h k_w)`` of ``x`` (``(B, C, H, W)``), image-major."""
+        """The patch rows ``(B * L, C k_h k_w)`` of ``x`` (``(B, C, H, W)``), image-major.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input of shape ``(B, C, H, W)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The patch rows, shape ``(B * L, C k_h k_w)``.
+        """
         cols = F.unfold(x, self.kernel_size, dilation=self.dilation, padding=self.padding, stride=self.stride)
         return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolution of ``x`` (``(B, C, H, W)`` or ``(C, H, W)``) read through the tile."""
+        """The convolution of ``x`` (``(B, C, H, W)`` or ``(C, H, W)``) read through the tile.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input of shape ``(B, C, H, W)`` or ``(C, H, W)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Output of shape ``(B, out_channels, H_out, W_out)`` (or without ``B``).
+        """
         single = x.dim() == 3
         if single:
             x = x.unsqueeze(0)

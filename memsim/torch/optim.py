@@ -29,7 +29,18 @@ __all__ = ["AnalogSGD", "TikhonovSGD", "analog_layers", "start_recording", "stop
 
 
 def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLayer]]:
-    """``(name, layer)`` of every analog layer of ``model`` (``named_modules`` order, shared ones once)."""
+    """``(name, layer)`` of every analog layer of ``model`` (``named_modules`` order, shared ones once).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with analog layers.
+
+    Returns
+    -------
+    list of (str, AnalogLayer)
+        The name and the layer of every analog layer.
+    """
     return [(name, m) for name, m in model.named_modules() if isinstance(m, AnalogLayer)]
 
 
@@ -39,6 +50,13 @@ def start_recording(model: nn.Module, reset: bool = True) -> None:
     From now on every programming event adds ``|Delta|/lr`` (and ``|Delta|/lr * w``, ``w``) to the
     tile's sums (``Tile.statistics``), and every :meth:`AnalogSGD.step` counts one recorded step;
     :func:`memsim.torch.implicit_penalty` reads them. ``reset`` (default) zeroes earlier sums first.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with analog layers.
+    reset : bool
+        Zero the earlier sums (and recorded steps) first.
     """
     for _, layer in analog_layers(model):
         if reset:
@@ -48,7 +66,13 @@ def start_recording(model: nn.Module, reset: bool = True) -> None:
 
 
 def stop_recording(model: nn.Module) -> None:
-    """Close the averaging window of every analog layer (the sums are kept)."""
+    """Close the averaging window of every analog layer (the sums are kept).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with analog layers.
+    """
     for _, layer in analog_layers(model):
         layer.tile.stop_recording()
 
@@ -127,9 +151,15 @@ class AnalogSGD(torch.optim.Optimizer):
     def step(self, closure=None):
         """Program every analog layer with its kept rows; SGD on the digital parameters.
 
+        Parameters
+        ----------
+        closure : callable, optional
+            Re-evaluates the model and returns the loss.
+
         Returns
         -------
-        The closure's loss, if a closure was given.
+        torch.Tensor or None
+            The closure's loss, if a closure was given.
         """
         loss = None
         if closure is not None:
@@ -152,7 +182,13 @@ class AnalogSGD(torch.optim.Optimizer):
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zero the digital gradients and forget the analog layers' kept tensors."""
+        """Zero the digital gradients and forget the analog layers' kept tensors.
+
+        Parameters
+        ----------
+        set_to_none : bool
+            Set the digital gradients to ``None`` instead of zero.
+        """
         super().zero_grad(set_to_none=set_to_none)
         for layer in self._layers.values():
             layer.clear_kept()
@@ -184,6 +220,7 @@ class TikhonovSGD(torch.optim.Optimizer):
     params : iterable
         Parameters or param-group dicts (keys ``params``, ``lr``, ``decay``, ``center``).
     lr : float
+        Learning rate :math:`\eta` (>= 0).
     decay : float or torch.Tensor
         Default :math:`\lambda` (>= 0).
     center : float or torch.Tensor
@@ -196,7 +233,18 @@ class TikhonovSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """One step of :math:`w \\leftarrow w - \\eta(\\nabla L + \\lambda (w - w_s))`."""
+        """One step of :math:`w \\leftarrow w - \\eta(\\nabla L + \\lambda (w - w_s))`.
+
+        Parameters
+        ----------
+        closure : callable, optional
+            Re-evaluates the model and returns the loss.
+
+        Returns
+        -------
+        torch.Tensor or None
+            The closure's loss, if a closure was given.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -1,6 +1,7 @@
 r"""From a torch model to its analog version and back: conversion, the implicit penalty, the digital twin.
 
-Theory (THEORY.md section 2.0): a device with asymmetry function :math:`F` (``F(w_s) = 0``) turns a
+Theory (docs/theory.md, section '2.0 The drift formula'): a device with asymmetry function :math:`F` (``F(w_s)
+= 0``) turns a
 requested step :math:`-\eta g` into, on average, :math:`-\eta g - \eta |g| F(w)`; linearised
 around the symmetry point this is SGD with the generalized Tikhonov penalty
 
@@ -56,14 +57,24 @@ def convert_to_analog(module: nn.Module, *, device, update=None, periphery=None,
     Parameters
     ----------
     module : torch.nn.Module
-    device, update, periphery, backend, dtype
-        Passed to every tile (see :class:`~memsim.torch.AnalogLinear`).
+        The model to convert (left unchanged).
+    device : memsim.physics.devices.base.PulsedDevice
+        Device model of every cell (see :class:`~memsim.torch.AnalogLinear`).
+    update : memsim.physics.updates.UpdateRule, optional
+        Pulse-count rule of every tile.
+    periphery : memsim.physics.periphery.Periphery, optional
+        Periphery of every tile.
+    backend : str
+        Backend of every tile.
+    dtype : {"float64", "float32"}
+        Storage dtype of every tile.
     seed : int
         Run seed.
 
     Returns
     -------
     torch.nn.Module
+        The converted deep copy.
 
     Warns
     -----
@@ -120,6 +131,7 @@ def implicit_penalty(model: nn.Module) -> PenaltyReport:
     Parameters
     ----------
     model : torch.nn.Module
+        A model with analog layers and a recorded window.
 
     Returns
     -------
@@ -205,7 +217,10 @@ def digital_twin(model: nn.Module, *, lr: float, decay: str = "per_weight",
 
     Returns
     -------
-    (torch.nn.Module, TikhonovSGD)
+    twin : torch.nn.Module
+        The digital copy of the model.
+    optimizer : TikhonovSGD
+        Its optimizer with the penalty.
     """
     lr = check_float("digital_twin", "lr", lr, 0.0)
     decay = check_choice("digital_twin", "decay", decay, ("per_weight", "global", "none"))

@@ -1,7 +1,8 @@
 """Attribution: rerun a configuration with one noise source switched off at a time (``memsim attribute``).
 
 Which part of a hardware run's implicit penalty (``lambda_fit``) and of its test loss comes from which
-physical source? THEORY.md section 2e says they act differently: update-sign noise x asymmetric device
+physical source? docs/theory.md, section '2e. Device regularisation among other "noise is
+regularisation" results' says they act differently: update-sign noise x asymmetric device
 response *is* the Tikhonov term; cycle-to-cycle noise only adds jitter; device-to-device variation
 moves the reference point; read noise is a forward-pass (Bishop/An-type) effect. Attribution makes that
 visible: the configuration is run as given (the *baseline*) and once per source with that source
@@ -86,7 +87,20 @@ def _dtod_names(device: Any) -> list[str]:
 
 
 def source_present(config: RunConfig, source: str) -> bool:
-    """Whether ``source`` (a key of :data:`SOURCES`) is active in the resolved ``config``."""
+    """Whether ``source`` (a key of :data:`SOURCES`) is active in the resolved ``config``.
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The resolved run configuration.
+    source : str
+        A key of :data:`SOURCES`.
+
+    Returns
+    -------
+    bool
+        True when the source is active.
+    """
     dev, per, tr = config.device, config.periphery, config.train
     if source == "update_sign_noise":
         return not (tr.accumulate and tr.batch_size >= _n_train(config))
@@ -125,6 +139,20 @@ def switch_off(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
 
     The result is meant for :func:`memsim.workflows.config.resolve_config`; switching off an absent source
     resolves to the same configuration.
+
+    Parameters
+    ----------
+    raw : dict
+        The raw configuration (as read from the TOML file).
+    source : str
+        A key of :data:`SOURCES`.
+
+    Returns
+    -------
+    raw : dict
+        A modified copy of the configuration.
+    note : str
+        What was changed.
     """
     if source not in SOURCES:
         raise invalid("attribution", "source", "one of " + ", ".join(repr(s) for s in SOURCES), source)
@@ -257,7 +285,18 @@ def _lambda_key(base: dict[str, Any]) -> tuple[str, str]:
 
 
 def attribution_table(result: dict[str, Any]) -> str:
-    """Markdown table of an attribution: one row per source, changes relative to the baseline."""
+    """Markdown table of an attribution: one row per source, changes relative to the baseline.
+
+    Parameters
+    ----------
+    result : dict
+        The attribution (:func:`run_attribution`).
+
+    Returns
+    -------
+    str
+        The Markdown table.
+    """
     base = result["baseline"]
     lk, ll = _lambda_key(base)
     has_acc = math.isfinite(base.get("test_accuracy_mean_weights", math.nan))
@@ -289,63 +328,131 @@ def attribution_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def attribution_figure(result: dict[str, Any], path: str | Path) -> Path:
-    """Bar chart: relative change of ``lambda_fit`` and of the test loss when each source is off."""
-    from ..plotting.style import pyplot, save_figure
+def _relative_changes(result: dict[str, Any], key: str) -> list[float]:
+    """Per source: the change of ``key`` when it is off, in % of the baseline (points for accuracy)."""
+    b = result["baseline"].get(key, math.nan)
+    values = []
+    for r in result["sources"]:
+        v = r.get(key, math.nan)
+        if key == "test_accuracy_mean_weights":
+            values.append(100.0 * (v - b) if math.isfinite(v) and math.isfinite(b) else math.nan)
+        else:
+            values.append(100.0 * (v - b) / abs(b) if math.isfinite(v) and math.isfinite(b) and b != 0 else math.nan)
+    return values
 
-    plt = pyplot()
-    base = result["baseline"]
-    recs = result["sources"]
-    names = [r["source"].replace("_", " ") for r in recs]
-    lk, ll = _lambda_key(base)
-    panels = [(lk, f"Δ{ll} when off (% of baseline)"),
-              ("test_loss_mean_weights", "Δ test loss when off (% of baseline)")]
-    if math.isfinite(base.get("test_accuracy_mean_weights", math.nan)):
-        panels.append(("test_accuracy_mean_weights", "Δ test accuracy when off (points)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.45 * len(recs) + 1.8), sharey=True)
-    axes = np.atleast_1d(axes)
-    ypos = np.arange(len(recs))[::-1]
-    for ax, (key, title) in zip(axes, panels):
-        b = base.get(key, math.nan)
-        values = []
-        for r in recs:
-            v = r.get(key, math.nan)
-            if key == "test_accuracy_mean_weights":
-                values.append(100.0 * (v - b) if math.isfinite(v) and math.isfinite(b) else math.nan)
-            else:
-                values.append(100.0 * (v - b) / abs(b) if math.isfinite(v) and math.isfinite(b) and b != 0
-                              else math.nan)
-        finite = [v for v in values if math.isfinite(v)]
-        span = max([abs(v) for v in finite] + [1e-12])
-        for y, v, r in zip(ypos, values, recs):
-            if r["status"] == "absent" and not math.isfinite(v):
-                ax.text(0.0, y, "absent", ha="center", va="center", color="0.5", fontsize=8)
-            elif math.isfinite(v):
-                ax.barh(y, v, color="C3" if v < 0 else "C0", height=0.6)
-                ax.text(v, y, f" {v:+.1f}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
-        ax.axvline(0.0, color="k", lw=0.8)
-        ax.set_ylim(-0.7, len(recs) - 0.3)
-        ax.set_xlim(-1.35 * span, 1.35 * span)
-        ax.set_title(title, fontsize=9)
-    axes[0].set_yticks(ypos, names)
-    fig.suptitle(f"Attribution (baseline: {ll} = {_fmt(base.get(lk, math.nan))}, "
-                 f"test loss = {_fmt(base['test_loss_mean_weights'])})", fontsize=10)
-    return save_figure(fig, Path(path))
+
+def attribution_figure(result: dict[str, Any] | list[dict[str, Any]], path: str | Path) -> Path:
+    """Bars: the change of the penalty, the test loss (and accuracy) when each source is switched off.
+
+    One colour for every bar (the sign is read from the axis and the printed value, never from a
+    colour); with several results (seeds) the bar is the mean, the error bar one standard deviation
+    over seeds and the dots the single seeds.
+
+    Parameters
+    ----------
+    result : dict or list of dict
+        :func:`run_attribution` results: one, or one per seed (same sources).
+    path : str or Path
+        Output file; its suffix names the format (``.png`` at 300 dpi, ``.pdf``, ``.svg``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from ..plotting.style import OKABE_ITO, figure_format, save_figure, styled, subplots
+
+    figure_format(path, "attribution_figure", "path")
+    results = [result] if isinstance(result, dict) else list(result)
+    if not results:
+        raise invalid("attribution_figure", "result", "one result or a non-empty list of results", result)
+
+    @styled
+    def draw() -> Path:
+        base = results[0]["baseline"]
+        recs = results[0]["sources"]
+        names = [r["source"].replace("_", " ") for r in recs]
+        lk, ll = _lambda_key(base)
+        panels = [(lk, f"Δ{ll} when off (% of baseline)"),
+                  ("test_loss_mean_weights", "Δ test loss when off (% of baseline)")]
+        if math.isfinite(base.get("test_accuracy_mean_weights", math.nan)):
+            panels.append(("test_accuracy_mean_weights", "Δ test accuracy when off (points)"))
+        fig, axes = subplots(len(panels), 1, width=3.5, height=0.95 + len(panels) * (0.2 * len(recs) + 0.55))
+        axes = np.atleast_1d(axes)
+        ypos = np.arange(len(recs))[::-1]
+        for ax, (key, label) in zip(axes, panels):
+            per_seed = np.array([_relative_changes(res, key) for res in results], dtype=float)
+            finite = np.isfinite(per_seed)
+            counts = finite.sum(axis=0)
+            mean = np.array([per_seed[finite[:, j], j].mean() if counts[j] else math.nan
+                             for j in range(len(recs))])
+            sd = np.array([per_seed[finite[:, j], j].std(ddof=1) if counts[j] > 1 else 0.0
+                           for j in range(len(recs))])
+            span = max([abs(v) + s for v, s in zip(mean, sd) if math.isfinite(v)] + [1e-12])
+            for y, v, s, r in zip(ypos, mean, sd, recs):
+                if not math.isfinite(v):
+                    ax.text(0.0, y, "absent" if r["status"] == "absent" else "n/a", ha="center", va="center",
+                            color="0.4")
+                    continue
+                ax.barh(y, v, color=OKABE_ITO["blue"], height=0.6, xerr=s if len(results) > 1 else None,
+                        error_kw={"ecolor": "k", "elinewidth": 0.8, "capsize": 2})
+                ax.text(1.02, y, f"{v:+.1f}" if len(results) == 1 else f"{v:+.1f} ± {s:.1f}", va="center",
+                        ha="left", transform=ax.get_yaxis_transform())  # a column of values right of the axes
+            if len(results) > 1:
+                for row in per_seed:
+                    ok = np.isfinite(row)
+                    ax.plot(row[ok], ypos[ok], "o", ms=2.2, color="k", mew=0, ls="none")
+            ax.axvline(0.0, color="k", lw=0.8)
+            ax.set_ylim(-0.7, len(recs) - 0.3)
+            ax.set_xlim(-1.1 * span, 1.1 * span)
+            ax.set_yticks(ypos, names)
+            ax.set_xlabel(label)
+        seeds = f"mean ± sd over {len(results)} seeds, dots: single seeds" if len(results) > 1 else "one seed"
+        acc = base.get("test_accuracy_mean_weights", math.nan)
+        seed = base.get("config", {}).get("seed")
+        fig.suptitle(f"Baseline{'' if seed is None else f' (seed {seed})'}: {ll} = "
+                     f"{_fmt(base.get(lk, math.nan), '.3g')},\ntest loss = "
+                     f"{_fmt(base['test_loss_mean_weights'], '.4g')}"
+                     + (f", accuracy = {acc:.3f}" if math.isfinite(acc) else "") + f"\n({seeds})")
+        return save_figure(fig, Path(path))
+
+    return draw()
 
 
 def add_attribute_arguments(p) -> None:
-    """Arguments of ``memsim attribute``."""
+    """Arguments of ``memsim attribute``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser, which receives the arguments.
+    """
     p.add_argument("config", help="TOML run configuration")
-    p.add_argument("--out", required=True, help="output folder (attribution.md, .json, .png)")
+    p.add_argument("--out", required=True, help="output folder (attribution.md, .json and the figure)")
     p.add_argument("--include-absent", action="store_true",
                    help="also rerun sources absent from the config (they reproduce the baseline)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
+                   help="figure format (default png, 300 dpi)")
 
 
 def attribute_main(args) -> int:
-    """``memsim attribute CONFIG.toml --out DIR``: run, then write attribution.md/.json/.png."""
+    """``memsim attribute CONFIG.toml --out DIR``: run, then write attribution.md/.json/.png.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command-line arguments.
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+    """
+    from ..plotting.style import check_figure_format
     from .io import write_json_atomic
 
+    fmt = check_figure_format(getattr(args, "format", "png"), "memsim attribute", "--format")  # before any work
     raw = load_toml(args.config)
     resolved = resolve_config(raw, base_dir=config_dir(args.config))  # validate before any work or any file
     if "task" in raw:  # data files named relative to the config: every rerun reads the resolved (absolute) task
@@ -359,7 +466,7 @@ def attribute_main(args) -> int:
     tmp.write_text(f"# memsim attribution: {Path(args.config).name}\n\n" + table + "\n" + _legend())
     tmp.replace(md)
     write_json_atomic(out / "attribution.json", result)
-    png = attribution_figure(result, out / "attribution.png")
+    png = attribution_figure(result, out / f"attribution.{fmt}")
     print(table)
     print(f"wrote {md}\nwrote {out / 'attribution.json'}\nwrote {png}")
     return 0

@@ -68,6 +68,7 @@ from ..physics.devices import ConstantStep, SoftBounds
 from ..errors import BackendUnavailableError
 from ..params import invalid
 from ..physics.updates import PulseCoincidence, StochasticRounding
+from .bench_rates import SEED, core_count, normal_rate, repeat
 
 __all__ = ["run_bench", "add_arguments", "main", "format_table", "train_benchmark",
            "BENCH_BACKENDS", "UPDATE_KEYS", "PHILOX_KEYS"]
@@ -89,9 +90,6 @@ ROUNDS = 5
 SMOKE_MIN_TIME = 0.05
 FORWARD_MIN_TIME = 0.1
 SMOKE_FORWARD_MIN_TIME = 0.01
-PHILOX_SHAPE = (65536, 64)
-SMOKE_PHILOX_SHAPE = (4096, 64)
-SEED = 1
 
 #: Keys of an update record, in order (``kind`` first, the normal-rate ratio last).
 UPDATE_KEYS = ("kind", "device", "rule", "rows", "cols", "batch", "backend", "dtype", "lr",
@@ -113,24 +111,8 @@ def _devices():
             SoftBounds(dw_min=0.001, dw_min_std=0.3, w_max=1.0))
 
 
-def _core_count() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _repeat(fn: Callable[[], None], min_time: float) -> tuple[int, float]:
-    """Call ``fn`` until at least ``min_time`` seconds have passed; return (calls, seconds)."""
-    calls = 0
-    t0 = time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= min_time:
-            return calls, elapsed
+_core_count = core_count
+_repeat = repeat
 
 
 def _total_pulses(tile: Tile) -> int:
@@ -146,6 +128,18 @@ def train_benchmark(*, smoke: bool = False, backends: Sequence[str] = ("numba",)
     updates (30,000 updates; smoke: 10 epochs) with the statistics recording on from half-way, as
     :func:`memsim.models.train.train` runs it (fused kernel, per-epoch learning curves).
     ``updates_per_s`` = per-sample updates / wall seconds of the whole training call.
+
+    Parameters
+    ----------
+    smoke : bool
+        Quick run (10 epochs instead of 300).
+    backends : sequence of str
+        The backends to time (``numpy`` only with ``smoke``).
+
+    Returns
+    -------
+    list of dict
+        One record per backend, with ``updates_per_s``.
     """
     from ..tasks import LinearRegressionTask
     from ..models.mlp import AnalogMLP
@@ -287,23 +281,7 @@ def bandwidth_fraction(tile, cell_updates_per_s: float) -> float:
     return cell_updates_per_s * bytes_per_cell / tile.backend.peak_bandwidth()
 
 
-def _normal_rate(numba, threads: int, seconds: float, smoke: bool) -> float:
-    """Normal variates per second of ``philox.fill_normals`` at ``threads`` Numba threads, timed
-    for at least ``seconds``; Numba's thread count is restored afterwards."""
-    from .. import rng
-    from ..backends.numba import philox
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        out = np.empty(SMOKE_PHILOX_SHAPE if smoke else PHILOX_SHAPE, dtype=np.float64)
-        k0, k1 = (np.uint64(k) for k in rng.seed_to_key(SEED))
-        args = (out, k0, k1, np.uint64(0), np.uint64(rng.STREAM_C2C))
-        philox.fill_normals(*args)  # compile or load from the on-disk cache
-        calls, elapsed = _repeat(lambda: philox.fill_normals(*args), seconds)
-    finally:
-        numba.set_num_threads(before)
-    return out.size * calls / elapsed
+_normal_rate = normal_rate
 
 
 def _bench_philox(numba, threads: int, smoke: bool) -> dict[str, Any]:
@@ -344,7 +322,18 @@ TABLE_HEADER = (f"{'kind':<14} {'device':<13} {'size':>5} {'batch':>5} {'backend
 
 
 def format_table(records: Iterable[dict[str, Any]]) -> str:
-    """The readable table of ``records``: a header and one line per record."""
+    """The readable table of ``records``: a header and one line per record.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Benchmark records.
+
+    Returns
+    -------
+    str
+        The table, one line per record after a header.
+    """
     return "\n".join([TABLE_HEADER] + [format_record(r) for r in records])
 
 
@@ -378,7 +367,8 @@ def _write_json(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
 
 # ---------------------------------------------------------------------- the benchmark
 def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json_path=None,
-              threads: Sequence[int] = (1, 2), progress: bool = True, training: bool = False) -> list[dict]:
+              threads: Sequence[int] = (1, 2), progress: bool = True, training: bool = False,
+              workloads: Sequence[str] = (), network_threads: int | None = None) -> list[dict]:
     """Run the update benchmark, print its table and optionally write it as JSON.
 
     Parameters
@@ -396,7 +386,13 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     progress : bool
         Show a tqdm progress bar over the records (only when stderr is a terminal).
     training : bool
-        Run only the training benchmark (:func:`train_benchmark`, records of kind ``"training"``).
+        Run only the training benchmarks: :func:`train_benchmark` (a record of kind ``"training"``),
+        then every network workload of :mod:`memsim.workflows.bench_networks` (kind
+        ``"network_training"``).
+    workloads : sequence of str
+        Run only these network workloads (``memsim bench --workload NAME``).
+    network_threads : int, optional
+        Numba threads of the network workloads (default: the core count).
 
     Returns
     -------
@@ -411,9 +407,16 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
         A requested backend cannot run here.
     """
     backends, threads = _check_args(backends, threads)
-    if training:
-        records = train_benchmark(smoke=smoke, backends=backends)
-        print(format_table(records), flush=True)
+    if training or workloads:
+        from .bench_networks import WORKLOADS, format_network_record, run_workload
+
+        records = train_benchmark(smoke=smoke, backends=backends) if training and not workloads else []
+        if records:
+            print(format_table(records), flush=True)
+        for name in (workloads or tuple(WORKLOADS)):
+            rec = run_workload(name, smoke=smoke, threads=network_threads)
+            records.append(rec)
+            print(format_network_record(rec), flush=True)
         if json_path is not None:
             _write_json(json_path, records)
         return records
@@ -499,7 +502,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ----------
     parser : argparse.ArgumentParser
         Receives ``--smoke``, ``--json FILE``, ``--backend {numba,numpy}`` (repeatable; default
-        numba, or numba and numpy with ``--smoke``) and ``--training``.
+        numba, or numba and numpy with ``--smoke``), ``--training`` and ``--memory``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``parser`` itself.
     """
     parser.add_argument("--smoke", action="store_true",
                         help="quick run: tiles of 32 and 64, short measurements")
@@ -509,12 +517,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="backend to benchmark (repeatable; default: numba, plus numpy with --smoke; "
                              "numpy runs only sizes <= 256)")
     parser.add_argument("--training", action="store_true",
-                        help="time in-place training of the README example (30,000 updates of a 1 x 21 tile) instead")
+                        help="time in-place training instead: the README example (30,000 updates of a 1 x 21 "
+                             "tile), then the network workloads")
+    from .bench_networks import WORKLOADS
+
+    parser.add_argument("--workload", action="append", choices=tuple(WORKLOADS), default=None,
+                        help="run only this network-training workload (repeatable)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Numba threads of the network workloads (default: the core count)")
+    parser.add_argument("--memory", action="store_true",
+                        help="bytes per cell and creation time of a 4096 x 4096 float32 tile in a fresh process "
+                             "instead (memsim.workflows.bench_memory; --smoke: 1100 x 1100)")
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``memsim bench`` from parsed arguments (see :func:`add_arguments`); return the exit code.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command-line arguments.
 
     Returns
     -------
@@ -522,6 +545,11 @@ def main(args: argparse.Namespace) -> int:
         0 on success, 1 when a backend is unavailable.
     """
     smoke = bool(getattr(args, "smoke", False))
+    if getattr(args, "memory", False):
+        from .bench_memory import run_memory_bench
+
+        run_memory_bench(smoke=smoke, json_path=getattr(args, "json", None))
+        return 0
     backends = getattr(args, "backend", None)
     if not backends:
         backends = ("numba", "numpy") if smoke else ("numba",)
@@ -529,7 +557,9 @@ def main(args: argparse.Namespace) -> int:
         backends = (backends,)
     try:
         run_bench(smoke=smoke, backends=tuple(backends), json_path=getattr(args, "json", None),
-                  training=bool(getattr(args, "training", False)))
+                  training=bool(getattr(args, "training", False)),
+                  workloads=tuple(getattr(args, "workload", None) or ()),
+                  network_threads=getattr(args, "threads", None))
     except BackendUnavailableError as exc:
         print(f"memsim bench: {exc}", file=sys.stderr)
         return 1

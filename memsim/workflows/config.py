@@ -36,7 +36,7 @@ else:  # pragma: no cover
 __all__ = ["RunConfig", "ModelConfig", "load_toml", "resolve_config", "load_config", "config_dir", "SECTIONS"]
 
 SECTIONS = ("task", "device", "update", "train", "model", "periphery")
-TOP_LEVEL = ("seed", "backend", "dtype", "progress") + SECTIONS
+TOP_LEVEL = ("seed", "backend", "dtype", "progress") + SECTIONS + ("scheme",)
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,17 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     periphery: Periphery = dataclasses.field(default_factory=Periphery)
+    scheme: Any = None
+    """A compound scheme (``[scheme]``, :mod:`memsim.physics.schemes`); ``None``: plain in-place SGD."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The full resolved config (every default filled in), TOML/JSON-ready."""
-        return {"seed": self.seed, "backend": self.backend, "dtype": self.dtype, "progress": self.progress,
-                **{name: getattr(self, name).to_dict() for name in SECTIONS}}
+        """The full resolved config (every default filled in), TOML/JSON-ready (``scheme`` only when set,
+        so configs without one keep their hashes)."""
+        out = {"seed": self.seed, "backend": self.backend, "dtype": self.dtype, "progress": self.progress,
+               **{name: getattr(self, name).to_dict() for name in SECTIONS}}
+        if self.scheme is not None:
+            out["scheme"] = self.scheme.to_dict()
+        return out
 
 
 def _section(name: str, table: Any, build):
@@ -171,13 +177,36 @@ def resolve_config(raw: dict[str, Any], base_dir: str | Path | None = None) -> R
     except ConfigError as exc:
         raise ConfigError(f"Invalid config key 'model.{_key_in(str(exc))}': {exc}") from None
     periphery = _section("periphery", raw.get("periphery", {}), Periphery.from_dict)
+    scheme = _section("scheme", raw["scheme"], _scheme) if raw.get("scheme") is not None else None
     for name, obj in (("task", task), ("device", device), ("update", update), ("train", train),
-                      ("periphery", periphery)):
+                      ("periphery", periphery), ("scheme", scheme)):
         _check_magnitudes(name, obj)
     _check_cross_fields(train, task)
     _check_backend(backend)
     return RunConfig(seed=seed, backend=backend, dtype=dtype, progress=progress, task=task, device=device,
-                     update=update, train=train, model=model, periphery=periphery)
+                     update=update, train=train, model=model, periphery=periphery, scheme=scheme)
+
+
+def _scheme(table: dict[str, Any]) -> Any:
+    """The compound scheme of a ``[scheme]`` table (errors name ``scheme.key``; nested tables
+    ``fast_device``, ``transfer_forward``, ``transfer_update`` name ``scheme.fast_device.key``)."""
+    from ..physics.schemes import scheme_from_dict
+
+    for name, build in (("fast_device", lambda t: device_from_dict({"kind": "soft_bounds", **t})),
+                        ("transfer_forward", Periphery.from_dict),
+                        ("transfer_update", lambda t: update_from_dict({"kind": "stochastic_rounding", **t}))):
+        nested = {k.partition(".")[2]: v for k, v in table.items() if isinstance(k, str) and k.startswith(name + ".")}
+        if isinstance(table.get(name), dict) or nested:
+            base = table.get(name) or {}
+            if not isinstance(base, dict):
+                raise ConfigError(f"The '{name}' parameter of scheme must be a table. Got {base!r} instead.")
+            try:
+                obj = build({**base, **nested})
+            except ConfigError as exc:
+                raise ConfigError(f"The '{name}.{_key_in(str(exc))}' parameter of scheme is invalid: {exc}") from None
+            table = {k: v for k, v in table.items() if not (isinstance(k, str) and k.startswith(name + "."))}
+            table[name] = obj
+    return scheme_from_dict({**table})
 
 
 def _resolve_loss(model: ModelConfig, task: Any) -> ModelConfig:

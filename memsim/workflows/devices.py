@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -75,25 +74,41 @@ def _trace(device, n_up, n_down, cycles, stride, backend, seed):
 
 def plot_preset(name_or_device: str | PulsedDevice, out: str | Path, cycles: int = 3, backend: str = "numpy",
                 seed: int = 0, title: str | None = None) -> Path:
-    """Draw a device's pulse response and write it atomically as a PNG.
+    """Draw a device's pulse response and write it atomically (``.png`` at 300 dpi, ``.pdf`` or ``.svg``, by suffix).
 
-    Left: the weight of one cell (with its device-to-device draw and cycle-to-cycle noise from
+    Top: the weight of one cell (with its device-to-device draw and cycle-to-cycle noise from
     ``seed``) and of the nominal noise-free device against the pulse number, through ``cycles``
     full up (LTP) and down (LTD) sweeps from ``w_min``; the right axis is the normalised
-    conductance ``G = (w - w_min)/(w_max - w_min)``. Right: the mean step of one pulse against the
+    conductance ``G = (w - w_min)/(w_max - w_min)``. Bottom: the mean step of one pulse against the
     weight, in units of the nominal step ``dw_min``, with the symmetry point. Pulses are applied one
     per programming event unless a sweep has more than 300 pulses, then in events of up to
     ``ceil(sweep / 300)`` pulses (for ``c2c_mode = "neurosim"`` the noise is drawn per event,
     NeuroSim's rule, with the same variance as per pulse).
+
+    Parameters
+    ----------
+    name_or_device : str or memsim.physics.devices.base.PulsedDevice
+        A preset name or a device.
+    out : str or pathlib.Path
+        The output file; its suffix names the format.
+    cycles : int
+        Full up/down sweeps, in [1, 50].
+    backend : str
+        Backend of the one-cell tile (``numpy`` or ``numba``).
+    seed : int
+        Seed of the cell's device-to-device draw and cycle-to-cycle noise.
+    title : str or None
+        The figure title; ``None``: the preset's or model's name.
 
     Returns
     -------
     pathlib.Path
         The written file.
     """
-    from ..plotting.style import pyplot
+    from ..plotting.style import figure_format
 
     cycles = check_int("plot_preset", "cycles", cycles, 1, 50)
+    figure_format(out, "plot_preset", "out")  # the suffix names the format: checked before any work
     if isinstance(name_or_device, PulsedDevice):
         device, src, src_physical, label = name_or_device, {}, {}, name_or_device.kind
     else:
@@ -105,54 +120,76 @@ def plot_preset(name_or_device: str | PulsedDevice, out: str | Path, cycles: int
     stride = max(1, math.ceil(max(n_up, n_down) / 300))
     nominal = _quiet(device)
     p_nom, w_nom = _trace(nominal, n_up, n_down, cycles, stride, backend, seed)
+    p_noisy = w_noisy = None
     if nominal != device:  # otherwise nothing is random: the cell is the nominal device
         p_noisy, w_noisy = _trace(device, n_up, n_down, cycles, stride, backend, seed)
-    lo, hi = float(device.w_min), float(device.w_max)
+    return _draw_preset(device, nominal, src, src_physical, label, title, out, cycles, n_up, n_down,
+                        p_nom, w_nom, p_noisy, w_noisy, seed)
 
-    plt = pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2.1, 1]})
-    period = n_up + n_down
-    for c in range(cycles):
-        ax.axvspan(c * period, c * period + n_up, color="tab:red", alpha=0.06, lw=0)
-        ax.axvspan(c * period + n_up, (c + 1) * period, color="tab:blue", alpha=0.06, lw=0)
-    if nominal != device:
-        ax.plot(p_noisy, w_noisy, color="k", lw=0.9, label=f"one cell{_noise_words(device)}, seed {seed}")
-    ax.plot(p_nom, w_nom, color="tab:orange", lw=1.4, ls="--" if nominal != device else "-",
-            label="nominal device, no noise")
-    ax.fill_between([], [], color="tab:red", alpha=0.15, lw=0, label=f"LTP (up): {n_up} pulses")
-    ax.fill_between([], [], color="tab:blue", alpha=0.15, lw=0, label=f"LTD (down): {n_down} pulses")
-    ax.set(xlabel="pulse number", ylabel="weight w (device units)", xlim=(0, p_nom[-1]))
-    pad = 0.04 * (hi - lo)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.axhline(lo, color="0.6", lw=0.6, ls=":")
-    ax.axhline(hi, color="0.6", lw=0.6, ls=":")
-    sec = ax.secondary_yaxis("right", functions=(lambda w: (w - lo) / (hi - lo), lambda g: lo + g * (hi - lo)))
-    sec.set_ylabel("normalised conductance G")
-    phys = _physical_words(src_physical)
-    if phys:
-        ax.set_title(phys, fontsize=8, color="0.3", loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8, frameon=False)
 
-    w = np.linspace(lo, hi, 401)
-    up, down = nominal.step_up(w) / nominal.dw_min, nominal.step_down(w) / nominal.dw_min
-    ax2.plot(w, up, color="tab:red", label="up (LTP)")
-    ax2.plot(w, down, color="tab:blue", ls=(0, (5, 2)), label="down (LTD)")
-    w_s = nominal.symmetry_point()
-    if np.isfinite(w_s):
-        ax2.axvline(w_s, color="0.3", lw=0.8, ls=":", label=f"symmetry point w_s = {w_s:.3g}")
-    ax2.set(xlabel="weight w (device units)", ylabel="mean step of one pulse / dw_min", xlim=(lo, hi))
-    ax2.set_ylim(bottom=0.0, top=1.08 * max(float(np.max(up)), float(np.max(down)), 1e-12))
-    ax2.legend(fontsize=8)
-    ax2.set_title(f"nominal device (no noise), dw_min = {nominal.dw_min:.3g}", fontsize=8, color="0.3", loc="left")
+def _ticker():
+    """``matplotlib.ticker`` (imported lazily)."""
+    import matplotlib.ticker
 
-    name = src.get("name", label)
-    head = title or f"{name}  ({device.kind}{_summary(device)})"
-    fig.suptitle(head, fontsize=11)
-    if src.get("citation"):
-        cite = textwrap.wrap("Source: " + src["citation"], 190)
-        fig.text(0.01, 0.005, "\n".join(cite[:2]), fontsize=7, color="0.35", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.045, 1, 1))
-    return _save_png(fig, out, plt)
+    return matplotlib.ticker
+
+
+def _draw_preset(device, nominal, src, src_physical, label, title, out, cycles, n_up, n_down, p_nom, w_nom,
+                 p_noisy, w_noisy, seed) -> Path:
+    """The two panels of :func:`plot_preset`, stacked, one journal column wide."""
+    from ..plotting.style import OKABE_ITO, save_figure, styled, subplots
+
+    @styled
+    def draw() -> Path:
+        lo, hi = float(device.w_min), float(device.w_max)
+        up_c, down_c = OKABE_ITO["vermillion"], OKABE_ITO["blue"]
+        fig, (ax, ax2) = subplots(2, 1, width=3.5, height=6.0, gridspec_kw={"height_ratios": [1.15, 1]})
+        period = n_up + n_down
+        for c in range(cycles):
+            ax.axvspan(c * period, c * period + n_up, color=up_c, alpha=0.08, lw=0)
+            ax.axvspan(c * period + n_up, (c + 1) * period, color=down_c, alpha=0.08, lw=0)
+        if p_noisy is not None:
+            words = _noise_words(device).replace("its d2d draw", "d2d").replace("c2c noise", "c2c")
+            ax.plot(p_noisy, w_noisy, color="k", lw=0.7, label=f"one cell{words}, seed {seed}")
+        ax.plot(p_nom, w_nom, color=OKABE_ITO["orange"], lw=1.3, ls="--" if p_noisy is not None else "-",
+                label="nominal, no noise")
+        ax.fill_between([], [], color=up_c, alpha=0.2, lw=0, label=f"LTP (up), {n_up} pulses")
+        ax.fill_between([], [], color=down_c, alpha=0.2, lw=0, label=f"LTD (down), {n_down} pulses")
+        ax.set(xlabel="pulse number", ylabel="weight w (device units)", xlim=(0, p_nom[-1]))
+        pad = 0.04 * (hi - lo)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.axhline(lo, color="0.6", lw=0.6, ls=":")
+        ax.axhline(hi, color="0.6", lw=0.6, ls=":")
+        sec = ax.secondary_yaxis("right", functions=(lambda w: (w - lo) / (hi - lo), lambda g: lo + g * (hi - lo)))
+        sec.set_ylabel("normalised conductance G")
+        phys = _physical_words(src_physical)
+        if phys:
+            ax.set_title("\n".join(textwrap.wrap(phys, 44)), color="0.3")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, columnspacing=1.0)
+
+        w = np.linspace(lo, hi, 401)
+        up, down = nominal.step_up(w) / nominal.dw_min, nominal.step_down(w) / nominal.dw_min
+        ax2.plot(w, up, color=up_c, label="up (LTP)")
+        ax2.plot(w, down, color=down_c, ls=(0, (5, 2)), label="down (LTD)")
+        w_s = nominal.symmetry_point()
+        if np.isfinite(w_s):
+            ax2.axvline(w_s, color="0.3", lw=0.8, ls=":", label=f"symmetry point w_s = {w_s:.3g}")
+        ax2.set(xlabel="weight w (device units)", ylabel="mean step / dw_min", xlim=(lo, hi))
+        ax2.xaxis.set_major_locator(_ticker().MaxNLocator(6))
+        ax2.set_ylim(bottom=0.0, top=1.08 * max(float(np.max(up)), float(np.max(down)), 1e-12))
+        ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, columnspacing=1.0)
+        ax2.set_title(f"nominal device (no noise), dw_min = {nominal.dw_min:.3g}", color="0.3")
+
+        name = src.get("name", label)
+        head = title or f"{name}  ({device.kind}{_summary(device)})"
+        fig.suptitle("\n".join(textwrap.wrap(head, 48)))
+        if src.get("citation"):
+            cite = textwrap.wrap("Source: " + src["citation"], 58)
+            fig.supxlabel("\n".join(cite[:3]) + (" ..." if len(cite) > 3 else ""), fontsize=7, color="0.35",
+                          ha="left", x=0.02)
+        return save_figure(fig, out)
+
+    return draw()
 
 
 def _noise_words(device: PulsedDevice) -> str:
@@ -189,28 +226,20 @@ def _summary(device: PulsedDevice) -> str:
     return (": " + ", ".join(parts)) if parts else ""
 
 
-def _save_png(fig, out: Path, plt) -> Path:
-    """Write the figure to a temporary file in the target folder, then rename it over ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=130)
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- CLI
 def add_devices_arguments(parser) -> None:
-    """Arguments of ``memsim devices [list | plot NAME --out FILE.png]``."""
+    """Arguments of ``memsim devices [list | plot NAME --out FILE.png]``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser, which receives the arguments.
+    """
     sub = parser.add_subparsers(dest="devices_command", metavar="{list,plot}")
     sub.add_parser("list", help="list the presets (the default)")
     p = sub.add_parser("plot", help="weight vs pulse number of one preset, and its step vs weight")
     p.add_argument("name", help="preset name (see 'memsim devices')")
-    p.add_argument("--out", required=True, help="output PNG file")
+    p.add_argument("--out", required=True, help="output file: .png (300 dpi), .pdf or .svg")
     p.add_argument("--cycles", type=int, default=3, help="up/down cycles (default 3)")
     p.add_argument("--backend", default="numpy", choices=("numpy", "numba"),
                    help="backend of the one-cell tile (default numpy)")
@@ -218,7 +247,18 @@ def add_devices_arguments(parser) -> None:
 
 
 def devices_main(args) -> int:
-    """Entry point of ``memsim devices``."""
+    """Entry point of ``memsim devices``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command-line arguments.
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+    """
     if getattr(args, "devices_command", None) == "plot":
         path = plot_preset(args.name, args.out, cycles=args.cycles, backend=args.backend, seed=args.seed)
         print(f"wrote {path}")

@@ -22,7 +22,18 @@ __all__ = ["to_jsonable", "write_json_atomic", "save_npz_atomic", "provenance", 
 
 
 def to_jsonable(value: Any) -> Any:
-    """NumPy arrays/scalars -> lists/floats; non-finite floats -> ``None`` (strict JSON)."""
+    """NumPy arrays/scalars -> lists/floats; non-finite floats -> ``None`` (strict JSON).
+
+    Parameters
+    ----------
+    value : object
+        Nested dicts, lists, tuples, arrays and scalars.
+
+    Returns
+    -------
+    object
+        The same structure with plain Python values.
+    """
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -38,7 +49,15 @@ def to_jsonable(value: Any) -> Any:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place."""
+    """Write JSON to a temporary file in the same folder, then rename it into place.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The JSON file.
+    data : object
+        The data (through :func:`to_jsonable`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -74,7 +93,22 @@ def provenance(config: Any, backend_name: str, t0: float) -> dict[str, Any]:
     """Where a result came from: memsim version, backend, dtype, seed, the full resolved config,
     ``data_sha256`` (``{file: SHA-256}`` of every data file the task read; empty for generated or
     bundled data), ``class_labels`` (only for a task that maps its own labels to 0..K-1), git commit
-    (if any), Python, platform and the wall time since ``t0`` (``time.perf_counter``)."""
+    (if any), Python, platform and the wall time since ``t0`` (``time.perf_counter``).
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The resolved run configuration.
+    backend_name : str
+        The backend that ran.
+    t0 : float
+        Start time (``time.perf_counter``).
+
+    Returns
+    -------
+    dict
+        The provenance record.
+    """
     out = {
         "memsim_version": __version__,
         "backend": backend_name,
@@ -94,7 +128,15 @@ def provenance(config: Any, backend_name: str, t0: float) -> dict[str, Any]:
 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
-    """Write a compressed ``.npz`` to a temporary file in the same folder, then rename it into place."""
+    """Write a compressed ``.npz`` to a temporary file in the same folder, then rename it into place.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.npz`` file.
+    arrays : dict
+        Name -> array.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.npz")
@@ -112,7 +154,18 @@ UNHASHED = ("progress",)
 
 
 def json_sha256(data: Any) -> str:
-    """SHA-256 (hex) of ``data`` as canonical JSON (sorted keys, no spaces; tuples as lists)."""
+    """SHA-256 (hex) of ``data`` as canonical JSON (sorted keys, no spaces; tuples as lists).
+
+    Parameters
+    ----------
+    data : object
+        JSON-able data.
+
+    Returns
+    -------
+    str
+        The SHA-256 in hex.
+    """
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False, default=list)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -122,6 +175,16 @@ def config_hash(config: Any) -> str:
 
     The resolved config includes the SHA-256 of a task's data files (so changed data give other
     hashes); the keys in :data:`UNHASHED` (``progress``) are left out.
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        A resolved run configuration.
+
+    Returns
+    -------
+    str
+        The first 20 hex digits of the configuration's SHA-256.
     """
     return json_sha256({k: v for k, v in config.to_dict().items() if k not in UNHASHED})[:20]
 
@@ -136,7 +199,22 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], limit: int = 6) -> str:
-    """The dotted keys whose values differ between two config tables, ``key: old -> new; ...`` (at most ``limit``)."""
+    """The dotted keys whose values differ between two config tables, ``key: old -> new; ...`` (at most ``limit``).
+
+    Parameters
+    ----------
+    old : dict
+        A config table.
+    new : dict
+        Another config table.
+    limit : int
+        Largest number of keys listed.
+
+    Returns
+    -------
+    str
+        ``key: old -> new`` for each differing dotted key, joined by semicolons.
+    """
     a, b = _flat(old), _flat(new)
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
     parts = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit]]

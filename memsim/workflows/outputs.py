@@ -42,7 +42,7 @@ __all__ = ["OutputError", "check_run_folder", "publish_run_folder", "folder_lock
 LOCK_NAME = ".memsim.lock"
 SUMMARY_JSON = "summary.json"
 #: The files a ``memsim run`` folder holds besides ``summary.json``: figures and ``weights.npz``.
-RUN_FILE_SUFFIXES = (".png", ".npz")
+RUN_FILE_SUFFIXES = (".png", ".pdf", ".svg", ".npz")
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
@@ -61,7 +61,24 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def disk_full(exc: OSError, path: str | Path, what: str, resume: str) -> OutputError:
-    """The error to raise (``from exc``) when writing ``path`` hit a full disk."""
+    """The error to raise (``from exc``) when writing ``path`` hit a full disk.
+
+    Parameters
+    ----------
+    exc : OSError
+        The error of the write.
+    path : str or pathlib.Path
+        The file being written.
+    what : str
+        What the file is, for the message.
+    resume : str
+        How to resume, for the message.
+
+    Returns
+    -------
+    memsim.errors.OutputError
+        The error to raise.
+    """
     return OutputError(f"No space left on the device while writing {what} {str(path)!r} ({exc.strerror}); the "
                        f"partial temporary file was removed and nothing finished was lost. Free some disk space, "
                        f"then {resume}.")
@@ -274,6 +291,15 @@ def folder_lock(folder: str | Path, what: str = "sweep", log: Callable[[str], No
     Raises :class:`OutputError` naming the PID and host of the owner when another process holds it.
     The lock file holds ``{"pid", "host", "what"}``; it is removed when the block ends. A lock file
     left by a process that died (whose ``flock`` the kernel released) is taken over with a message.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The folder to own.
+    what : str
+        What runs there (for the message another process sees).
+    log : callable
+        Receives the message when a stale lock is taken over.
     """
     import fcntl
 

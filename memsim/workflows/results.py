@@ -50,7 +50,18 @@ def _xarray():
 
 
 def read_manifest(out_dir: str | Path) -> dict[str, Any]:
-    """The sweep pinned in ``DIR/sweep.json`` (dimensions, seeds, point hashes, raw config)."""
+    """The sweep pinned in ``DIR/sweep.json`` (dimensions, seeds, point hashes, raw config).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The sweep folder.
+
+    Returns
+    -------
+    dict
+        The content of ``sweep.json``.
+    """
     path = Path(out_dir) / "sweep.json"
     if not path.exists():
         raise MemsimError(f"{str(out_dir)!r} holds no sweep ({path} does not exist); run memsim sweep CONFIG "
@@ -70,6 +81,18 @@ def read_points(out_dir: str | Path, manifest: dict[str, Any]) -> list[dict[str,
 
     Only the exact names ``points/<hash>.json`` and ``points/<hash>.failed.json`` are read; the
     temporary files of an interrupted write (``.<name>.*.tmp``) are never looked at.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The sweep folder.
+    manifest : dict
+        The sweep's manifest (:func:`read_manifest`).
+
+    Returns
+    -------
+    list of (dict or None)
+        One record per point.
     """
     folder = Path(out_dir) / "points"
     records = []
@@ -224,6 +247,7 @@ def build_dataset(manifest: dict[str, Any], records: list[dict[str, Any] | None]
     Returns
     -------
     xarray.Dataset
+        One data variable per summary entry, on the sweep's dimensions plus ``seed``.
     """
     xr = _xarray()
     dims = [d["name"] for d in manifest["dims"]] + [SEED_DIM]
@@ -274,13 +298,37 @@ def _fill(arrays: dict[str, np.ndarray], kinds: dict[str, str], pos: tuple[int, 
 
 
 def collect(out_dir: str | Path):
-    """All points of the sweep in ``out_dir`` as one ``xarray.Dataset`` (unfinished points are NaN)."""
+    """All points of the sweep in ``out_dir`` as one ``xarray.Dataset`` (unfinished points are NaN).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The sweep folder.
+
+    Returns
+    -------
+    xarray.Dataset
+        The sweep's results (:func:`build_dataset`).
+    """
     manifest = read_manifest(out_dir)
     return build_dataset(manifest, read_points(out_dir, manifest))
 
 
 def save_dataset(ds, path: str | Path) -> Path:
-    """Write ``ds`` as netCDF atomically: a temporary file in the same folder, then a rename."""
+    """Write ``ds`` as netCDF atomically: a temporary file in the same folder, then a rename.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The results.
+    path : str or pathlib.Path
+        The netCDF file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -310,7 +358,18 @@ def save_dataset(ds, path: str | Path) -> Path:
 
 
 def open_results(path: str | Path):
-    """Load a saved ``results.nc`` (or the ``results.nc`` of a sweep folder) fully into memory."""
+    """Load a saved ``results.nc`` (or the ``results.nc`` of a sweep folder) fully into memory.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``results.nc`` file or a sweep folder.
+
+    Returns
+    -------
+    xarray.Dataset
+        The results, loaded into memory.
+    """
     xr = _xarray()
     path = Path(path)
     if path.is_dir():

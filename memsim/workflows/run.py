@@ -36,7 +36,7 @@ from .config import RunConfig
 from .io import provenance, save_npz_atomic, write_json_atomic
 from .outputs import check_run_folder, publish_run_folder, run_config_hash
 
-__all__ = ["run", "run_summary", "build_model", "linear_theory_applies", "summary_lines"]
+__all__ = ["run", "run_summary", "run_summaries", "build_model", "linear_theory_applies", "summary_lines"]
 
 
 def linear_theory_applies(config: Any) -> bool:
@@ -51,7 +51,7 @@ def build_model(config: RunConfig, data: Any) -> AnalogMLP:
     sizes = [np.shape(data.X_train)[1], *mc.hidden, get_loss(mc.loss).n_outputs(n_classes, y)]
     return AnalogMLP(sizes, mc.activation, device=config.device, update=config.update, periphery=config.periphery,
                      bias=mc.bias, max_tile_size=mc.max_tile_size, backend=config.backend, dtype=config.dtype,
-                     seed=config.seed, zero_shift=mc.zero_shift)
+                     seed=config.seed, zero_shift=mc.zero_shift, scheme=getattr(config, "scheme", None))
 
 
 def _linear_analysis(config: RunConfig, data: Any, model: AnalogMLP,
@@ -142,14 +142,54 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
     Comparison-side quantities that cannot be computed are NaN (``null``) with their reasons in the
     summary's ``failures`` list (``{"quantity": ..., "reason": ...}``) and in ``regime_warnings``.
     """
+    t0, data, model = _prepare(config)
+    result = train(model, data, config.train, config.seed, loss=config.model.loss, progress=progress)
+    return _finish(config, t0, data, model, result)
+
+
+def _prepare(config: RunConfig) -> tuple[float, Any, AnalogMLP]:
+    """The start of :func:`run_summary`: the data and the model, checked."""
     t0 = time.perf_counter()
     data = config.task.load(config.seed)
     n_train = int(np.shape(data.X_train)[0])
     if config.train.batch_size > n_train:  # tasks whose size is known only once loaded (the config checks the rest)
         raise ConfigError(f"Invalid config key 'train.batch_size': must be an integer in [1, {n_train}] (at most the "
                           f"{n_train} training samples of the task). Got {config.train.batch_size!r} instead.")
-    model = build_model(config, data)
-    result = train(model, data, config.train, config.seed, loss=config.model.loss, progress=progress)
+    return t0, data, build_model(config, data)
+
+
+def run_summaries(configs: list[RunConfig]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Run several configurations, training their networks together (:func:`memsim.models.train.train_replicas`:
+    networks of one shape share one compiled call per epoch); each summary equals :func:`run_summary`'s.
+
+    Parameters
+    ----------
+    configs : list of RunConfig
+        Configurations with the same model loss (any others are trained one after the other).
+
+    Returns
+    -------
+    list of tuple
+        ``(summary, arrays)`` per configuration, in order.
+
+    Raises
+    ------
+    Exception
+        Whatever a run raises (the caller may then run the configurations one by one).
+    """
+    from ..models.train import train_replicas
+
+    if len({c.model.loss for c in configs}) != 1:
+        return [run_summary(c, progress=False) for c in configs]
+    prepared = [_prepare(c) for c in configs]
+    results = train_replicas([m for _, _, m in prepared], [d for _, d, _ in prepared], [c.train for c in configs],
+                             [c.seed for c in configs], loss=configs[0].model.loss, progress=False)
+    return [_finish(c, t0, data, model, result) for c, (t0, data, model), result in zip(configs, prepared, results)]
+
+
+def _finish(config: RunConfig, t0: float, data: Any, model: AnalogMLP, result: TrainResult
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The end of :func:`run_summary`: checks of the trained weights, the family's analysis, the summary."""
     for name in ("weights_final", "weights_mean"):
         bad = [k for k, W in enumerate(getattr(result, name)) if not np.all(np.isfinite(np.asarray(W)))]
         if bad:
@@ -172,6 +212,15 @@ def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[s
     })
     # Physics never cut short in silence: events that needed more than update.max_pulses pulses.
     summary["regime_warnings"] = list(summary.get("regime_warnings", [])) + truncation_warning(stats)
+    if getattr(config, "scheme", None) is not None:  # what the compound scheme leaves (memsim.analysis.schemes)
+        from ..analysis.schemes import scheme_summary
+
+        compound = scheme_summary(config.scheme, config.device, stats, lr=float(result.lrs[-1]),
+                                  batch_size=config.train.batch_size, accumulate=config.train.accumulate,
+                                  bias=config.model.bias, lambda_fit=summary.get("lambda_fit"),
+                                  X=arrays.get("X") if "layer_sizes" not in summary else None)
+        summary["regime_warnings"] += compound.pop("regime_warnings")
+        summary["scheme"] = compound
     return summary, arrays
 
 
@@ -213,7 +262,7 @@ def _write_network_arrays(arrays: dict[str, Any], out: Path) -> None:
 
 
 def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | None = None,
-        figures: bool = True, overwrite: bool = False) -> dict[str, Any]:
+        figures: bool = True, overwrite: bool = False, figure_format: str = "png") -> dict[str, Any]:
     """Run one configuration; with ``out_dir``, publish ``summary.json``, figures (and ``weights.npz``) there.
 
     The folder is checked before any compute (:func:`memsim.workflows.outputs.check_run_folder`): a
@@ -224,6 +273,10 @@ def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | N
     ``summary["provenance"]["config_hash"]`` names the config of a written run.
     """
     if out_dir is not None:
+        if figures:
+            from ..plotting.style import check_figure_format
+
+            figure_format = check_figure_format(figure_format, "run", "figure_format")  # before any compute
         check_run_folder(out_dir, config, overwrite)  # before any compute
     summary, arrays = run_summary(config, progress)
     if out_dir is not None:
@@ -236,7 +289,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | N
             if figures:
                 from ..plotting.figures import network_figures, run_figures
 
-                (network_figures if network else run_figures)(summary, arrays, out)
+                (network_figures if network else run_figures)(summary, arrays, out, figure_format)
             write_json_atomic(out / "summary.json", summary)
 
         publish_run_folder(out_dir, write, overwrite, config=config)

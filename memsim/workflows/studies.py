@@ -42,7 +42,20 @@ def _variant(base: dict[str, Any], **device: Any) -> dict[str, Any]:
 
 
 def demo_configs(smoke: bool = False, backend: str = "numba") -> list[tuple[str, str, dict[str, Any]]]:
-    """(group, label, raw config) of every run of the demo."""
+    """(group, label, raw config) of every run of the demo.
+
+    Parameters
+    ----------
+    smoke : bool
+        Quick run (fewer epochs, fewer configurations).
+    backend : str
+        The backend of every run.
+
+    Returns
+    -------
+    list of (str, str, dict)
+        ``(group, label, raw config)`` of every run.
+    """
     base = copy.deepcopy(BASE_CONFIG)
     base["backend"] = backend
     w_maxes, sigmas = W_MAX, SIGMAS
@@ -59,7 +72,22 @@ def demo_configs(smoke: bool = False, backend: str = "numba") -> list[tuple[str,
 
 
 def run_demo(smoke: bool = False, backend: str = "numba", progress: bool | None = None) -> list[dict[str, Any]]:
-    """Run every configuration of the demo; returns one record per run (summary plus labels)."""
+    """Run every configuration of the demo; returns one record per run (summary plus labels).
+
+    Parameters
+    ----------
+    smoke : bool
+        Quick run (fewer epochs, fewer configurations).
+    backend : str
+        The backend of every run.
+    progress : bool or None
+        Show a progress bar; ``None``: yes.
+
+    Returns
+    -------
+    list of dict
+        One record per run (summary plus labels).
+    """
     configs = [(g, label, resolve_config(raw)) for g, label, raw in demo_configs(smoke, backend)]
     show = True if progress is None else bool(progress)
     records = []
@@ -89,7 +117,18 @@ def _fmt(v: Any) -> str:
 
 
 def demo_table(records: list[dict[str, Any]]) -> str:
-    """Markdown table of the demo runs."""
+    """Markdown table of the demo runs.
+
+    Parameters
+    ----------
+    records : list of dict
+        The records of :func:`run_demo`.
+
+    Returns
+    -------
+    str
+        The Markdown table.
+    """
     cols = [("run", "label"), ("device", "device"), ("λ_fit", "lambda_fit"), ("λ_pred", "lambda_pred"),
             ("λ_plugin", "lambda_plugin"), ("ridge-path dist.", "ridge_path_distance"),
             ("Tikhonov-pred. dist.", "tikhonov_pred_distance"), ("test loss (hw, mean w)", "test_loss_mean_weights"),
@@ -101,81 +140,50 @@ def demo_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def demo_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
-    """The demo's figures: hardware on the ridge curve, lambda_fit vs lambda_pred, the noise study."""
-    from ..plotting.figures import ridge_curve
-    from ..plotting.style import pyplot, save_figure
+def demo_figures(records: list[dict[str, Any]], out: Path, fmt: str = "png") -> list[Path]:
+    """The demo's figures (:func:`memsim.plotting.demo.demo_figures`), in format ``fmt``.
 
-    plt = pyplot()
-    arrays = records[0]["_arrays"]
-    data = arrays["data"]
-    X, Xt, y, yt = data.X_train, data.X_test, data.y_train[:, 0], data.y_test[:, 0]
-    rng_rec = [r for r in records if r["group"] == "range"]
-    noise_rec = [r for r in records if r["group"] == "noise"]
-    control = [r for r in records if r["group"] == "control"]
-    paths = []
+    Parameters
+    ----------
+    records : list of dict
+        The records of :func:`run_demo`.
+    out : pathlib.Path
+        The output folder.
+    fmt : {'png', 'pdf', 'svg'}
+        The figure format.
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    lams = np.logspace(-3, 1, 120)
-    ax.plot(lams, ridge_curve(X, y, Xt, yt, lams), color="k", lw=1.5, label="digital ridge, test loss vs λ")
-    ax.axhline(records[0]["ols_test_loss"], color="k", ls=":", lw=1, label="OLS (λ = 0)")
-    cmap = plt.get_cmap("viridis")
-    for k, r in enumerate(rng_rec):
-        color = cmap(k / max(len(rng_rec) - 1, 1))
-        ax.scatter([r["lambda_fit"]], [r["test_loss_mean_weights"]], color=color, s=45, zorder=3,
-                   label=f"in-place, w_max={r['w_max']:g}")
-        ax.scatter([r["lambda_pred"]], [r["test_loss_mean_weights"]], facecolor="none", edgecolor=color, s=80,
-                   zorder=3)
-    for r in noise_rec:
-        ax.scatter([r["lambda_fit"]], [r["test_loss_mean_weights"]], marker="x", color="C3", s=40, zorder=4)
-    ax.scatter([], [], marker="x", color="C3", label="w_max=1, dw_min_std in " + ", ".join(
-        f"{r['dw_min_std']:g}" for r in noise_rec))
-    ax.scatter([], [], facecolor="none", edgecolor="gray", s=80, label="same run placed at λ_pred")
-    for r in control:
-        lam = max(r["lambda_fit"], lams[0])
-        ax.scatter([lam], [r["test_loss_mean_weights"]], marker="s", color="C1", s=40, zorder=4,
-                   label=f"constant-step control (λ_fit={r['lambda_fit']:.2g})")
-    ax.set(xscale="log", xlabel="λ  (hardware runs placed at λ_fit; open circles at λ_pred)",
-           ylabel="test loss (1/2 MSE)", title="In-place training sits on the ridge curve")
-    ax.legend(fontsize=7, loc="upper left")
-    paths.append(save_figure(fig, out / "hardware_vs_ridge.png"))
+    Returns
+    -------
+    list of pathlib.Path
+        The figures written.
+    """
+    from ..plotting.demo import demo_figures as draw
 
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    fit = np.array([r["lambda_fit"] for r in rng_rec + noise_rec])
-    pred = np.array([r["lambda_pred"] for r in rng_rec + noise_rec])
-    ax.scatter(pred[:len(rng_rec)], fit[:len(rng_rec)], label="range sweep (w_max)")
-    ax.scatter(pred[len(rng_rec):], fit[len(rng_rec):], marker="x", color="C3", label="noise sweep")
-    lim = [0.8 * min(fit.min(), pred.min()), 1.25 * max(fit.max(), pred.max())]
-    ax.plot(lim, lim, "k:", lw=1, label="λ_fit = λ_pred")
-    ax.set(xscale="log", yscale="log", xlabel="λ_pred (device physics + data)", ylabel="λ_fit (trained weights)",
-           title="Predicted vs fitted penalty")
-    ax.legend(fontsize=8)
-    paths.append(save_figure(fig, out / "lambda_fit_vs_pred.png"))
-
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    s = [r["dw_min_std"] for r in noise_rec]
-    ax.plot(s, [r["lambda_fit"] for r in noise_rec], "o-", label="λ_fit")
-    ax.plot(s, [r["lambda_pred"] for r in noise_rec], "s--", label="λ_pred")
-    ax.set(xlabel="cycle-to-cycle noise dw_min_std", ylabel="λ", ylim=(0, None),
-           title="Noise adds jitter, not regularisation")
-    ax2 = ax.twinx()
-    ax2.plot(s, [r["weights_var_mean"] for r in noise_rec], "^:", color="C3", label="weight jitter variance")
-    ax2.set_ylabel("weight variance in the window", color="C3")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right")
-    paths.append(save_figure(fig, out / "noise.png"))
-    return paths
+    return draw(records, Path(out), fmt)
 
 
 def demo_main(args) -> int:
-    """``memsim demo``: run the study, write figures, a Markdown table and the records; print where."""
+    """``memsim demo``: run the study, write figures, a Markdown table and the records; print where.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command-line arguments.
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+    """
+    from ..plotting.style import check_figure_format
+
     out = Path(args.out)
+    fmt = check_figure_format(getattr(args, "format", "png"), "memsim demo", "--format")  # before any compute
     records = run_demo(smoke=args.smoke, backend=args.backend)
     for r in records:
         wv = r.get("weights_var")
         r["weights_var_mean"] = float(np.mean(wv)) if wv is not None else math.nan
-    paths = demo_figures(records, out)
+    paths = demo_figures(records, out, fmt)
     table = demo_table(records)
     (out / "demo.md").write_text("# memsim demo\n\n" + table)
     write_json_atomic(out / "demo.json", [{k: v for k, v in r.items() if k != "_arrays"} for r in records])

@@ -77,7 +77,19 @@ _RESERVED_NAMES = ("seed", "seed_value", "weight", "epoch", "output", "point")
 
 @dataclass(frozen=True)
 class Dim:
-    """One dimension of a sweep: one key (grid) or several varied together (zip group, points)."""
+    """One dimension of a sweep: one key (grid) or several varied together (zip group, points).
+
+    Parameters
+    ----------
+    name : str
+        Dimension name: the dotted key for a grid key, the group name for a zip group, 'point'.
+    keys : tuple of str
+        The dotted config keys set along this dimension.
+    values : tuple
+        One tuple of values (aligned with ``keys``) per position.
+    kind : str
+        'grid', 'zip' or 'points'.
+    """
 
     name: str
     """Dimension name: the dotted key for a grid key, the group name for a zip group, 'point'."""
@@ -89,14 +101,36 @@ class Dim:
     """'grid', 'zip' or 'points'."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (stored in sweep.json and results.nc)."""
+        """JSON-ready form (stored in sweep.json and results.nc).
+
+        Returns
+        -------
+        dict
+            ``name``, ``kind``, ``keys`` and ``values`` as lists.
+        """
         return {"name": self.name, "kind": self.kind, "keys": list(self.keys),
                 "values": [list(v) for v in self.values]}
 
 
 @dataclass(frozen=True)
 class Point:
-    """One run of a sweep: a position on every dimension and a seed index."""
+    """One run of a sweep: a position on every dimension and a seed index.
+
+    Parameters
+    ----------
+    index : tuple of int
+        Position along each dimension, then the seed index.
+    overrides : dict
+        Dotted key -> value applied to the base config.
+    seed_index : int
+        Position along the seed dimension.
+    seed : int
+        The point's run seed (:func:`sweep_seeds`).
+    config : memsim.workflows.config.RunConfig
+        The point's resolved run configuration.
+    hash : str
+        :func:`config_hash` of ``config``: the name of the point's result file.
+    """
 
     index: tuple[int, ...]
     """Position along each dimension, then the seed index."""
@@ -111,7 +145,21 @@ class Point:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A validated sweep: the base run config, its dimensions and its seeds."""
+    """A validated sweep: the base run config, its dimensions and its seeds.
+
+    Parameters
+    ----------
+    raw : dict
+        The whole document (run config plus the [sweep] table), as parsed.
+    base : dict
+        The run config without the [sweep] table.
+    dims : tuple of Dim
+        The sweep's dimensions (grid keys, zip groups, points).
+    seeds : tuple of int
+        The run seed of every seed index.
+    points : tuple of Point
+        Every run, dimensions first, the seed index last.
+    """
 
     raw: dict[str, Any]
     """The whole document (run config plus the [sweep] table), as parsed."""
@@ -127,19 +175,37 @@ class Sweep:
         return tuple(len(d.values) for d in self.dims) + (len(self.seeds),)
 
     def signature(self) -> str:
-        """Hash of what the sweep computes (dimensions, seeds and every point's config)."""
+        """Hash of what the sweep computes (dimensions, seeds and every point's config).
+
+        Returns
+        -------
+        str
+            SHA-256 (hex) of the dimensions, seeds and point hashes.
+        """
         return json_sha256({"dims": [d.to_dict() for d in self.dims], "seeds": list(self.seeds),
                      "points": [p.hash for p in self.points]})
 
     def data_sha256(self) -> dict[str, str]:
-        """``{file: SHA-256}`` of every data file the points' tasks read (empty for generated data)."""
+        """``{file: SHA-256}`` of every data file the points' tasks read (empty for generated data).
+
+        Returns
+        -------
+        dict of {str: str}
+            File -> SHA-256, sorted by file.
+        """
         out: dict[str, str] = {}
         for p in self.points:
             out.update(getattr(p.config.task, "data_sha256", None) or {})
         return dict(sorted(out.items()))
 
     def manifest(self) -> dict[str, Any]:
-        """Content of ``sweep.json``: enough for :func:`memsim.workflows.results.collect` to label every point."""
+        """Content of ``sweep.json``: enough for :func:`memsim.workflows.results.collect` to label every point.
+
+        Returns
+        -------
+        dict
+            The manifest (format, signature, version, config, data hashes, dimensions, seeds, points).
+        """
         from ..version import __version__
 
         return {"format": FORMAT, "signature": self.signature(), "memsim_version": __version__,
@@ -150,7 +216,23 @@ class Sweep:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What one call of :func:`run_sweep` did."""
+    """What one call of :func:`run_sweep` did.
+
+    Parameters
+    ----------
+    total : int
+        Points of the sweep.
+    done : int
+        Points computed successfully by this call.
+    failed : int
+        Points that failed in this call (recorded with their error).
+    skipped : int
+        Points already finished before this call.
+    results : Path or None
+        ``DIR/results.nc`` when collected.
+    failures : tuple of dict
+        The failures of this call (coordinates, seed index, error).
+    """
 
     total: int
     done: int
@@ -194,7 +276,8 @@ def _check_key(owner: str, key: Any, value: Any) -> str:
                       value)
     parts = key.split(".")
     top = parts[0]
-    if not ((top in ("backend", "dtype") and len(parts) == 1) or (top in SECTIONS and len(parts) == 2)):
+    if not ((top in ("backend", "dtype") and len(parts) == 1) or (top in SECTIONS and len(parts) == 2)
+            or (top == "scheme" and len(parts) in (2, 3))):  # scheme.fast_lr, scheme.fast_device.dw_min
         raise invalid(owner, key, "a dotted key of the run config: 'backend', 'dtype' or 'section.param' with "
                       "section one of " + ", ".join(SECTIONS) + " (e.g. 'device.w_max')", value)
     return key
@@ -326,6 +409,7 @@ def parse_sweep(raw: dict[str, Any], base_dir: str | Path | None = None) -> Swee
     Returns
     -------
     Sweep
+        The validated sweep, every point expanded.
     """
     if "sweep" not in raw:
         raise ConfigError("Invalid config key 'sweep': a sweep config needs a [sweep] table (with 'seeds' and "
@@ -357,7 +441,18 @@ def parse_sweep(raw: dict[str, Any], base_dir: str | Path | None = None) -> Swee
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Parse, validate and expand a sweep config file (relative data paths: against its folder)."""
+    """Parse, validate and expand a sweep config file (relative data paths: against its folder).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The sweep's TOML file.
+
+    Returns
+    -------
+    Sweep
+        The validated sweep, every point expanded.
+    """
     return parse_sweep(load_toml(path), base_dir=config_dir(path))
 
 
@@ -415,6 +510,93 @@ def run_point(config: dict[str, Any], threads: int | None = None) -> dict[str, A
     except Exception as exc:  # a failing point is recorded; the sweep goes on
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                 "wall_time_s": time.perf_counter() - t0}
+
+
+def run_points(configs: list[dict[str, Any]], threads: int | None = None) -> list[dict[str, Any]]:
+    """Run a replica batch of points (:func:`replica_batches`) and return their records, in order.
+
+    Their networks train together (:func:`memsim.workflows.run.run_summaries`); each record equals what
+    :func:`run_point` gives for that point alone. If the batch raises, every point is run alone, so a
+    failing point never takes the others with it.
+
+    Parameters
+    ----------
+    configs : list of dict
+        Fully resolved run configs (``RunConfig.to_dict()``).
+    threads : int or None
+        Numba threads for the batch (``None``: leave as is).
+
+    Returns
+    -------
+    list of dict
+        One record per config (see :func:`run_point`).
+    """
+    from .io import to_jsonable
+    from .run import run_summaries
+
+    if len(configs) == 1:
+        return [run_point(configs[0], threads)]
+    t0 = time.perf_counter()
+    try:
+        _limit_threads(threads, configs[0].get("backend", "numba"))
+        summaries = [s for s, _ in run_summaries([resolve_config(c) for c in configs])]
+        if any(_non_finite(s) for s in summaries):
+            raise FloatingPointError("non-finite values")
+    except Exception:  # run each alone: its own record, failed or done
+        return [run_point(c, threads) for c in configs]
+    wall = (time.perf_counter() - t0) / len(configs)
+    return [{"status": "done", "summary": to_jsonable(s), "wall_time_s": wall} for s in summaries]
+
+
+#: Config sections whose values may differ inside a replica batch (``kind`` excepted): they change no
+#: array shape. ``seed`` differs too.
+_REPLICA_FREE = ("device", "update", "train")
+
+
+def _replica_key(config: dict[str, Any]) -> str | None:
+    """Points with equal keys can train as replicas of one network; ``None``: never batched."""
+    if config.get("backend", "numba") not in ("numba", "auto") or config.get("scheme") is not None:
+        return None
+    key = {k: v for k, v in config.items() if k not in ("seed",) + _REPLICA_FREE}
+    for section in _REPLICA_FREE:
+        table = dict(config.get(section) or {})
+        key[section] = {name: table[name] for name in ("kind", "epochs") if name in table}
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def replica_batches(points: list[Any], replicas: int | str = "auto", workers: int = 1) -> list[list[Any]]:
+    """Group points into replica batches: points whose networks have one shape (same model, task,
+    periphery, device and rule kinds, epochs, backend numba, no compound scheme) train together.
+
+    Parameters
+    ----------
+    points : list of Point
+        The points to run.
+    replicas : int or 'auto'
+        Largest batch; ``'auto'``: the compatible points spread evenly over the workers, at most 64 per batch.
+    workers : int
+        Worker processes (for ``'auto'``).
+
+    Returns
+    -------
+    list of list of Point
+        The batches (points that cannot be batched stand alone), in the points' order.
+    """
+    if replicas != "auto":
+        replicas = check_int("sweep", "replicas", replicas, 1, None)
+    groups: dict[str, list[Any]] = {}
+    batches: list[list[Any]] = []
+    for p in points:
+        key = _replica_key(p.config.to_dict())
+        if key is None:
+            batches.append([p])
+        else:
+            groups.setdefault(key, []).append(p)
+    for members in groups.values():
+        size = (max(1, min(64, math.ceil(len(members) / max(1, workers)))) if replicas == "auto"
+                else replicas)
+        batches += [members[i:i + size] for i in range(0, len(members), size)]
+    return batches
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -642,7 +824,7 @@ def _pending(sweep: Sweep, out: Path) -> list[Point]:
 
 def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, workers: int | None = None,
               scheduler: str | None = None, progress: bool | None = None, collect: bool = True,
-              log=print) -> SweepOutcome:
+              log=print, replicas: int | str = "auto") -> SweepOutcome:
     """Run every unfinished point of a sweep, store each result atomically, then collect ``results.nc``.
 
     Parameters
@@ -652,19 +834,28 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
     out_dir : str or Path
         Output folder; a re-run with the same sweep resumes there (finished points are skipped,
         failed ones retried); a different sweep there raises :class:`~memsim.errors.ConfigError`.
-    workers, scheduler
-        See :func:`executor`.
+    workers : int or None
+        Processes of the local pool or of a ``LocalCluster`` (default: all cores); see :func:`executor`.
+    scheduler : str or None
+        ``None``: a local process pool; ``"local"``: a Dask ``LocalCluster``; otherwise a Dask scheduler
+        address; see :func:`executor`.
     progress : bool or None
-        tqdm bar (points done / failed / remaining, ETA); ``None``: shown (terminals and notebooks)
+        Tqdm bar (points done / failed / remaining, ETA); ``None``: shown (terminals and notebooks)
         unless the config says ``progress = false``. The points never show per-run bars.
     collect : bool
         Assemble ``DIR/results.nc`` at the end.
     log : callable
         Receives the one-line messages (dashboard link).
+    replicas : int or 'auto'
+        Points whose networks have one shape train together as replicas, at most this many per batch
+        (:func:`replica_batches`; ``'auto'``: spread over the workers). ``1``: every point alone. The
+        stored points and ``results.nc`` do not depend on it (each replica is bit-identical to its run
+        alone); only the wall times do.
 
     Returns
     -------
     SweepOutcome
+        What this call did: points done, failed and skipped, and the results file.
 
     Notes
     -----
@@ -687,7 +878,7 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
         todo = _pending(sweep, out)
         done, failures = 0, []
         if todo:
-            done, failures = _execute(todo, out, workers, scheduler, progress, log)
+            done, failures = _execute(todo, out, workers, scheduler, progress, log, replicas)
         results = None
         if collect:
             from .results import collect as collect_results, save_dataset
@@ -698,27 +889,34 @@ def run_sweep(sweep: Sweep | dict[str, Any] | str | Path, out_dir: str | Path, w
                         skipped=len(sweep.points) - len(todo), results=results, failures=tuple(failures))
 
 
-def _execute(todo: list[Point], out: Path, workers, scheduler, progress, log) -> tuple[int, list[dict]]:
+def _execute(todo: list[Point], out: Path, workers, scheduler, progress, log,
+             replicas: int | str = "auto") -> tuple[int, list[dict]]:
     done, failures = 0, []
     bar = _bar(len(todo), progress)
     try:
         with executor(workers, scheduler, log) as (ex, threads):
-            futures = {ex.submit(run_point, p.config.to_dict(), threads): p for p in todo}
+            n_workers = workers or max(1, _cores() // max(1, threads or 1))
+            batches = replica_batches(todo, replicas, n_workers)
+            futures = {ex.submit(run_points, [p.config.to_dict() for p in batch], threads): batch
+                       for batch in batches}
+            remaining = len(todo)
             for fut in as_completed(futures):
-                point = futures.pop(fut)
+                batch = futures.pop(fut)
                 try:
-                    record = fut.result()
+                    records = fut.result()
                 except Exception as exc:  # the worker itself died (not the run): record it, go on
-                    record = {"status": "failed", "error": f"worker failure: {type(exc).__name__}: {exc}",
-                              "traceback": traceback.format_exc()}
-                _store(out, point, record)
-                if record["status"] == "done":
-                    done += 1
-                else:
-                    failures.append({"coords": point.overrides, "seed_index": point.seed_index,
-                                     "error": record["error"]})
-                bar.set_postfix(done=done, failed=len(failures), remaining=len(futures), refresh=False)
-                bar.update(1)
+                    records = [{"status": "failed", "error": f"worker failure: {type(exc).__name__}: {exc}",
+                                "traceback": traceback.format_exc()}] * len(batch)
+                for point, record in zip(batch, records):
+                    _store(out, point, record)
+                    if record["status"] == "done":
+                        done += 1
+                    else:
+                        failures.append({"coords": point.overrides, "seed_index": point.seed_index,
+                                         "error": record["error"]})
+                    remaining -= 1
+                    bar.set_postfix(done=done, failed=len(failures), remaining=remaining, refresh=False)
+                    bar.update(1)
     finally:
         bar.close()
     return done, failures
@@ -727,7 +925,13 @@ def _execute(todo: list[Point], out: Path, workers, scheduler, progress, log) ->
 # --- command line --------------------------------------------------------------------------------
 
 def add_sweep_arguments(parser) -> None:
-    """Arguments of ``memsim sweep``."""
+    """Arguments of ``memsim sweep``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser, which receives the arguments.
+    """
     parser.add_argument("config", nargs="?", help="TOML sweep configuration (a run config plus [sweep])")
     parser.add_argument("--out", help="output folder (points/, sweep.json, results.nc); re-run to resume")
     parser.add_argument("--workers", type=int, default=None,
@@ -738,6 +942,9 @@ def add_sweep_arguments(parser) -> None:
     parser.add_argument("--collect", metavar="DIR", default=None,
                         help="only assemble DIR/results.nc from the finished points of DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--replicas", default="auto",
+                        help="train up to N compatible points together as replicas of one network ('auto', the "
+                             "default: spread over the workers; 1: every point alone); results do not change")
 
 
 def _print_outcome(outcome: SweepOutcome, out: Path) -> None:
@@ -754,7 +961,18 @@ def _print_outcome(outcome: SweepOutcome, out: Path) -> None:
 
 
 def sweep_main(args) -> int:
-    """``memsim sweep``: returns 0, or 1 when some point failed (the others are still stored and collected)."""
+    """``memsim sweep``: returns 0, or 1 when some point failed (the others are still stored and collected).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command-line arguments.
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+    """
     if args.collect is not None:
         if args.config is not None:
             raise ConfigError("memsim sweep --collect DIR takes no config file (the sweep is read from "
@@ -771,8 +989,16 @@ def sweep_main(args) -> int:
     if args.config is None or args.out is None:
         raise ConfigError("memsim sweep needs CONFIG.toml and --out DIR (or --collect DIR). "
                           f"Got config={args.config!r}, out={args.out!r} instead.")
+    replicas = getattr(args, "replicas", "auto")
+    if replicas != "auto":
+        try:
+            replicas = int(replicas)
+        except (TypeError, ValueError):
+            raise ConfigError(f"The 'replicas' option of memsim sweep must be 'auto' or an integer >= 1. "
+                              f"Got {replicas!r} instead.") from None
+        check_int("sweep", "replicas", replicas, 1, None)
     sweep = load_sweep(args.config)  # validates every point before any work or any file
     outcome = run_sweep(sweep, args.out, workers=args.workers, scheduler=args.scheduler,
-                        progress=False if args.quiet else None)
+                        progress=False if args.quiet else None, replicas=replicas)
     _print_outcome(outcome, Path(args.out))
     return 1 if outcome.failed else 0

@@ -15,7 +15,7 @@ How it works
    * ``__umulhi``, ``__umul64hi``, ``__popc``, ``__popcll``, ``rsqrt`` are host functions;
      ``sqrt``/``log``/``cos``/... are glibc's (the ones Numba calls);
    * ``__syncthreads()`` is a ``std::barrier`` when the launch is *threaded* (each block's
-     threads are real ``std::thread``s, so barrier semantics are exercised, races included); in a
+     threads are real ``std::thread`` objects, so barrier semantics are exercised, races included); in a
      serial launch it is a no-op for one-thread blocks and an error otherwise.
 
 2. For every ``extern "C" __global__`` kernel a launcher ``ms_launch_<name>(grid, block, threaded,

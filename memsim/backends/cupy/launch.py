@@ -68,6 +68,30 @@ class CudaKernelBackend(Backend):
     train_block_size = 256
     #: The source generator (the same function for NVRTC and the host compiler).
     kernel_source = staticmethod(generate_source)
+    #: The kernels run one thread per cell: they count pulses and truncations per cell (no per-row totals)
+    row_counters = False
+
+    def cell_parameter_array(self, params, rows: int, cols: int):
+        """The per-cell parameter array of the kernels, which read ``pc[k * rows * cols + cell]``.
+
+        Parameters
+        ----------
+        params : numpy.ndarray
+            Shape ``(P, rows, cols)``, or ``(P, 1, 1)`` (every cell the same).
+        rows : int
+            Rows of the tile.
+        cols : int
+            Columns of the tile.
+
+        Returns
+        -------
+        array
+            Float64 of shape ``(P, rows, cols)`` on the device (a ``(P, 1, 1)`` array expanded).
+        """
+        pc = self.asarray(params, dtype=np.float64)
+        if tuple(pc.shape[1:]) != (rows, cols):
+            pc = self.xp.ascontiguousarray(self.xp.broadcast_to(pc, (pc.shape[0], rows, cols)))
+        return pc
 
     def source_for(self, device) -> str:
         """The CUDA source of a device (instance or model class) with this backend's dtype; ``None``: the

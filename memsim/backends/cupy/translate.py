@@ -12,7 +12,7 @@ Python (as Numba runs it)      CUDA C emitted
 float literal ``0.5``          ``0.5`` (``repr``, round-trips exactly; non-finite literals rejected)
 int literal ``2``              ``2.0`` (a double; integers beyond ``2**53`` are rejected)
 ``True`` / ``False``           ``true`` / ``false``
-``a + b``, ``-``, ``*``, ``/``   ``(a + b)`` ... fully parenthesised, left to right; a ``bool``
+``a+b``, ``-``, ``*``, ``/``   ``(a + b)`` ... fully parenthesised, left to right; a ``bool``
                                operand is cast, ``((double)up)``, so arithmetic is never integer
 ``a ** k`` (``k`` an integer)  ``ms_powi(a, k)``: Numba's exponentiation by squaring
                                (``r = 1; while k: if k & 1: r *= a; k >>= 1; a *= a``, then

@@ -26,6 +26,7 @@ from types import ModuleType
 
 from ..kernel_source import law_sources, numba_constants
 from . import philox
+from .network_template import NETWORK_SOURCE
 from .template import KERNEL_SOURCE
 
 __all__ = ["kernel_module", "generate_source", "cache_dir"]
@@ -61,7 +62,7 @@ def generate_source(device) -> str:
     ``@njit(cache=True)`` function) pasted before the template, whose placeholders are filled."""
     device_cls = type(device)
     names = device_cls.cell_parameters + ("up_down", "stuck")
-    load = "\n".join(f"    {name} = pc[{k}, j, i]" for k, name in enumerate(names))
+    load = "\n".join(f"    {name} = pc[{k}, jp, ip]" for k, name in enumerate(names))  # jp, ip: see apply_pulses
     load_lane = "\n".join(f"            {name} = P[{k}, l]" for k, name in enumerate(names))
     args = ", ".join(device_cls.cell_parameters)
     functions = [device.formula_sources()[name] for name in device_cls.FORMULAS]
@@ -71,6 +72,7 @@ def generate_source(device) -> str:
     body = (KERNEL_SOURCE.replace("__CONSTANTS__", numba_constants()).replace("__LOAD_PARAMS__", load)
             .replace("__LOAD_LANE_PARAMS__", load_lane).replace("__STEP_ARGS__", args))
     body += _serial_twins(body)
+    body += NETWORK_SOURCE  # the fused network trainer (calls the per-cell functions above)
     return _HEADER.format(kind=device_cls.kind, philox_hash=philox_hash) + formula + body
 
 

@@ -6,7 +6,7 @@ The text between the markers is pasted, after the device's formulas and the gene
 loops, Philox draws, loads and stores; what a cell computes comes from those pasted functions.
 Placeholders: ``__CONSTANTS__`` (stream ids, rule and c2c-mode codes, from
 :func:`memsim.backends.kernel_source.numba_constants`), ``__LOAD_PARAMS__`` (reads of the per-cell
-parameter array into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer
+parameter array, at ``[k, jp, ip]``, into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer
 ``P``) and ``__STEP_ARGS__`` (the formula's per-cell arguments).
 """
 
@@ -39,11 +39,13 @@ def pulse_count(g, lr, cell, step, k0, k1, rule, dw_nominal):
 @njit(cache=True, inline="always")
 def cap_pulses(n, max_pulses, j, i, n_trunc, n_lost):
     """The cap: an event requesting n > max_pulses pulses gets max_pulses; it is counted in n_trunc and
-    its n - max_pulses lost pulses in n_lost (a sum that saturates at INT64_MAX, never wraps)."""
+    its n - max_pulses lost pulses in n_lost (a sum that saturates at INT64_MAX, never wraps); counters
+    of shape (rows, 1) are per-row totals."""
     if n > max_pulses:
-        n_trunc[j, i] += 1
-        total = n_lost[j, i]
-        n_lost[j, i] = total + min(n - max_pulses, INT64_MAX - total)
+        c = min(np.int64(i), n_trunc.shape[1] - 1)
+        n_trunc[j, c] += 1
+        total = n_lost[j, c]
+        n_lost[j, c] = total + min(n - max_pulses, INT64_MAX - total)
         return np.int64(max_pulses)
     return n
 
@@ -54,6 +56,8 @@ def apply_pulses(wv, n, up, pc, j, i, cell, step, k0, k1, c2c, sigma):
     of the cell's c2c stream where the mode needs one, and one_pulse (memsim.physics.pulse_law) moves it."""
     if n == 0:
         return wv
+    jp = min(np.int64(j), pc.shape[1] - 1)  # pc of shape (P, 1, 1): every cell has the parameters of cell 0
+    ip = min(np.int64(i), pc.shape[2] - 1)  # (int64 first: a parfor index may be unsigned)
 __LOAD_PARAMS__
     if not cell_moves(stuck):  # a stuck cell receives its pulses but does not move
         return wv
@@ -94,14 +98,16 @@ def draw_event_noise(wv, n, cell, step, k0, k1, sigma, w_min, w_max):
 
 @njit(cache=True, inline="always")
 def finish_event(w, j, i, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w):
-    """Store the new weight, count the pulses, add to the window sums (w read before the event)."""
+    """Store the new weight, count the pulses (counters of shape (rows, 1): per-row totals), add to
+    the window sums (w read before the event)."""
     if record:
         s_abs[j, i] += abs(g)
         s_absw[j, i] += abs(g) * wv
+    c = min(np.int64(i), n_up.shape[1] - 1)
     if up:
-        n_up[j, i] += n
+        n_up[j, c] += n
     else:
-        n_down[j, i] += n
+        n_down[j, c] += n
     w[j, i] = wn
     if record:
         s_w[j, i] += np.float64(w[j, i])
@@ -189,8 +195,8 @@ def coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, X
 @njit(cache=True, inline="always")
 def coincidence_counts(XW, DW, x, dj, b, j, counts, n_up, n_down):
     """counts[i] = popcount(x bits of line i & d bits of row j) for one sample, added to the pulse
-    counts of row j (up where -d x > 0); returns the largest count (0: nothing to do in this row).
-    Separate loops so that both vectorise."""
+    counts of row j (up where -d x > 0; counters of shape (rows, 1): per-row totals); returns the
+    largest count (0: nothing to do in this row). Separate loops so that both vectorise."""
     nw = XW.shape[2]
     cols = XW.shape[1]
     any_bit = np.uint64(0)
@@ -209,6 +215,17 @@ def coincidence_counts(XW, DW, x, dj, b, j, counts, n_up, n_down):
                 n += popcount64(XW[b, i, k] & DW[b, j, k])
             counts[i] = n
     top = np.int64(0)
+    if n_up.shape[1] == 1 and cols > 1:  # per-row totals
+        t_up = np.int64(0)
+        t_all = np.int64(0)
+        for i in range(cols):
+            n = counts[i]
+            t_up += n if dj * x[b, i] < 0.0 else 0
+            t_all += n
+            top = max(top, n)
+        n_up[j, 0] += t_up
+        n_down[j, 0] += t_all - t_up
+        return top
     for i in range(cols):
         n = counts[i]
         n_u = n if dj * x[b, i] < 0.0 else 0
@@ -268,12 +285,12 @@ def gather_cells(w, x, dj, b, j, counts, order, m, W, UP, NL):
 
 
 @njit(cache=True, inline="always")
-def finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P):
+def finish_lanes(pc, uniform_params, j, cols, order, m, W, UP, NL, CELL, P):
     """Complete the m packed lanes (weight, direction up where -d x > 0, pulse count, column):
     the flat cell index (a loop of its own, so that it vectorises), the cell parameters unless
     uniform, pulse count 0 for a stuck cell (it counts its pulses but does not move), and GROUP
     idle lanes after the last."""
-    first = np.uint64(j * pc.shape[2])
+    first = np.uint64(j * cols)  # not pc.shape[2]: a (P, 1, 1) pc has one column
     for k in range(m):
         CELL[k] = first + np.uint64(order[k])
     n_params = pc.shape[0]
@@ -382,7 +399,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                 else:
                     m = pack_cells(w, x, dj, b, j, counts, order, W, UP, NL) if top > 0 else np.int64(0)
                 if m > 0:
-                    finish_lanes(pc, uniform_params, j, order, m, W, UP, NL, CELL, P)
+                    finish_lanes(pc, uniform_params, j, cols, order, m, W, UP, NL, CELL, P)
                 for g0 in range(0, m, GROUP):
                     n_max = np.int64(0)
                     for l in range(GROUP):

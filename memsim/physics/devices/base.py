@@ -184,19 +184,40 @@ class PulsedDevice:
         """
         return self.cell_parameters + ("up_down", "stuck")
 
-    def sample_cell_parameters(self, rows: int, cols: int, seed: int) -> np.ndarray:
+    def sample_cell_parameters(self, rows: int, cols: int, seed: int, compact: bool = False) -> np.ndarray:
         """Draw the per-cell parameters of a ``rows x cols`` tile (module docstring rules).
+
+        A parameter without device-to-device spread takes its nominal value without a random draw;
+        with ``stuck_prob = 0`` no fault is drawn either (no uniform can be below 0, so nothing
+        drawn with ``stuck_prob > 0`` or with a spread changes).
+
+        Parameters
+        ----------
+        rows, cols : int
+            Tile shape.
+        seed : int
+            Run seed (Philox key of the streams ``STREAM_D2D`` and ``STREAM_FAULTS``).
+        compact : bool
+            Return shape ``(n_parameters, 1, 1)`` when every cell has the same parameters (no
+            spread, no stuck cell): the array the kernels broadcast over the tile.
 
         Returns
         -------
-        numpy.ndarray, shape (n_parameters, rows, cols), float64
+        numpy.ndarray, shape (n_parameters, rows, cols) or (n_parameters, 1, 1), float64
             Row ``k`` holds ``all_cell_parameters[k]``.
         """
         names = self.all_cell_parameters
-        out = np.empty((len(names), rows, cols), dtype=np.float64)
-        cells = np.arange(rows * cols)
+        varies = self.stuck_prob > 0.0 or any(
+            float(getattr(self, self.dtod_parameters[name][0])) != 0.0
+            for name in names if name in self.dtod_parameters)
+        shape = (rows, cols) if varies or not compact else (1, 1)
+        out = np.empty((len(names),) + shape, dtype=np.float64)
+        cells = np.arange(rows * cols) if varies else None
         for k, name in enumerate(names):
             if name == "stuck":
+                if self.stuck_prob == 0.0:  # u < 0 never holds: no draw needed
+                    out[k] = 0.0
+                    continue
                 u = rng.uniforms(seed, 0, rng.STREAM_FAULTS, cells, 0).reshape(rows, cols)
                 out[k] = (u < self.stuck_prob).astype(np.float64)
                 continue
@@ -214,6 +235,8 @@ class PulsedDevice:
                 out[k] = value * np.maximum(1.0 + spread * xi, 0.0)
         i_min, i_max = names.index("w_min"), names.index("w_max")
         out[i_min] = np.minimum(out[i_min], out[i_max])
+        if compact and out.shape[1:] != (1, 1) and np.all(out == out[:, :1, :1]):
+            out = np.ascontiguousarray(out[:, :1, :1])  # drawn, but every cell came out the same
         return out
 
     @staticmethod

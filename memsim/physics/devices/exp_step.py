@@ -1,4 +1,7 @@
-"""``exp_step``: NeuroSim's exponential LTP/LTD device (THEORY.md section 2b), labels or normalised A."""
+"""``exp_step``: NeuroSim's exponential LTP/LTD device, labels or normalised A.
+
+See docs/theory.md, section '2b. NeuroSim's exponential device'.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +60,8 @@ class ExpStep(PulsedDevice):
     * ``nl = 0``: a linear branch, ``|\Delta G| = 1/P`` (the limit ``a -> inf``).
 
     Either way each step is linear in ``G``: the device is a soft-bounds device whose virtual bounds
-    lie outside the clipping range (THEORY 2b). In weight units the mean step of one pulse (before
+    lie outside the clipping range (docs/theory.md, section '2b. NeuroSim's exponential
+    device'). In weight units the mean step of one pulse (before
     the generic ``1 +- up_down``, noise and clipping of :mod:`memsim.physics.devices.base`) is
 
     .. math::  |\Delta w| = \Delta w_{\min}\, P_{\rm ltp}\, |\Delta G|,
@@ -72,7 +76,7 @@ class ExpStep(PulsedDevice):
     Symmetric labels (``nl_ltd = -nl_ltp``, equal states, ``up_down = 0``): ``F(w) = (w - w_c) /
     w_inf`` exactly, ``w_c`` the centre of the range and :attr:`w_inf` ``= (w_max - w_min)/2 *
     coth(1/(2a))``; otherwise ``F`` is a ratio of two linear functions with the closed-form
-    :meth:`symmetry_point` of THEORY 2b.
+    :meth:`symmetry_point` of docs/theory.md, section '2b. NeuroSim's exponential device'.
 
     Differences from NeuroSim, stated:
 
@@ -84,6 +88,50 @@ class ExpStep(PulsedDevice):
     * Labels are converted exactly (:mod:`memsim.physics.devices.neurosim`), not by NeuroSim's
       truncating table lookup; ``nl = 0`` is exactly linear.
     * NeuroSim's device-to-device variation of the label (``sigmaDtoD``) is not modelled.
+
+    Parameters
+    ----------
+    dw_min : float or None
+        Nominal step, weight units. Derived: ``(w_max - w_min) / states_ltp``; giving it instead of
+        ``states_ltp`` sets ``states_ltp = (w_max - w_min) / dw_min``.
+    w_max : float
+        Upper weight bound (dimensionless device weight).
+    w_min : float or None
+        Lower weight bound; ``None`` means ``-w_max``.
+    up_down : float
+        Up/down asymmetry beta: up steps x(1 + beta), down steps x(1 - beta); in (-1, 1).
+    dw_min_std : float
+        Cycle-to-cycle noise sigma (meaning set by ``c2c_mode``); >= 0.
+    c2c_mode : str
+        'multiplicative', 'additive' or 'neurosim' (module docstring).
+    dw_min_dtod : float
+        Relative device-to-device spread of ``dw_min``; >= 0.
+    w_max_dtod : float
+        Relative device-to-device spread of ``w_max``; >= 0.
+    w_min_dtod : float
+        Relative device-to-device spread of ``w_min``; >= 0.
+    up_down_dtod : float
+        Absolute device-to-device spread of ``up_down``; >= 0.
+    stuck_prob : float
+        Probability that a cell is stuck (drawn once per cell from the seed); in [0, 1].
+    stuck_at : str
+        Value of a stuck cell: 'w_min', 'w_max' (the cell's own bounds) or 'initial' (its state when the tile
+        is created, 0 clipped to the bounds). A stuck cell receives its pulses (they are counted) but does not
+        move, and ``Tile.program`` leaves it where it is.
+    states_ltp : float or None
+        Pulses from ``Gmin`` to ``Gmax`` (NeuroSim ``maxNumLevelLTP``); >= 2, need not be an integer. Default
+        100 (or from ``dw_min``).
+    states_ltd : float or None
+        Pulses from ``Gmax`` to ``Gmin`` (``maxNumLevelLTD``); >= 2. Default: ``states_ltp``.
+    nl_ltp : float or None
+        NeuroSim nonlinearity label of the LTP branch, sign included; ``|nl| < 10.1015``; 0 = linear. Give
+        ``nl_ltp``/``nl_ltd`` or ``norm_a_ltp``/``norm_a_ltd``, not both pairs; neither gives ``(1, -1)``.
+    nl_ltd : float or None
+        Label of the LTD branch (usually negative). Default ``-nl_ltp`` if only ``nl_ltp`` is given.
+    norm_a_ltp : float or None
+        Signed normalised A (``A / states_ltp``) of the LTP branch, instead of a label; non-zero.
+    norm_a_ltd : float or None
+        Signed normalised A of the LTD branch. Default ``-norm_a_ltp`` if only ``norm_a_ltp`` is given.
     """
 
     dw_min: float | None = None
@@ -210,7 +258,8 @@ class ExpStep(PulsedDevice):
         """Weights ``w_min + (w_max - w_min) B`` where the LTP and the LTD step would vanish.
 
         ``(inf, -inf)``-like values (``+-inf``) for linear branches. For negative LTD / positive LTP
-        labels these are THEORY's ``w_inf^+ > w_max`` and ``w_inf^- < w_min``.
+        labels these are the ``w_inf^+ > w_max`` and ``w_inf^- < w_min`` of docs/theory.md, section
+        '2b. NeuroSim's exponential device'.
         """
         span = self.w_max - self.w_min
         out = []
@@ -220,7 +269,9 @@ class ExpStep(PulsedDevice):
 
     @property
     def w_inf(self) -> float:
-        """Symmetric device: distance from the centre of the range to the virtual bounds (THEORY 2b).
+        """Symmetric device: distance from the centre of the range to the virtual bounds.
+
+        See docs/theory.md, section '2b. NeuroSim's exponential device'.
 
         ``(w_max - w_min)/2 * coth(1 / (2 |a|))``, so ``F(w) = (w - w_c)/w_inf`` with ``w_c`` the centre
         (``w_inf`` = 2.635, 1.480, 1.037 for labels 1, 2, 4.22 and ``w = +-1``); ``inf`` for a linear
@@ -266,7 +317,20 @@ class ExpStep(PulsedDevice):
         return tuple(out)
 
     def asymmetry_function(self, w):
-        """Closed form ``F = (q_- - q_+)/(q_+ + q_-)`` with ``q_+-`` linear in ``G`` (THEORY 2b), vectorised."""
+        """Closed form ``F = (q_- - q_+)/(q_+ + q_-)`` with ``q_+-`` linear in ``G``, vectorised.
+
+        See docs/theory.md, section '2b. NeuroSim's exponential device'.
+
+        Parameters
+        ----------
+        w : float or array_like
+            Weights (device coordinates).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            :math:`F(w)`, shaped like ``w``.
+        """
         u_p, v_p, u_d, v_d = self._lines()
         g = (np.asarray(w, dtype=np.float64) - self.w_min) / (self.w_max - self.w_min)
         q_up = np.maximum(u_p + v_p * g, 0.0)
@@ -278,9 +342,15 @@ class ExpStep(PulsedDevice):
     def symmetry_point(self) -> float:
         """Closed form: where the two step lines cross, ``G_s = (u_p - u_d)/(v_d - v_p)``, as a weight.
 
-        For a negative LTD and a positive LTP label this is THEORY 2b's
+        For a negative LTD and a positive LTP label this is the closed form of docs/theory.md, section
+        '2b. NeuroSim's exponential device',
         ``w_s = (alpha_p w_inf^+ + alpha_d w_inf^-)/(alpha_p + alpha_d)``. NaN if the lines do not cross
         inside ``[w_min, w_max]`` (or coincide: ``F = 0`` everywhere).
+
+        Returns
+        -------
+        float
+            The symmetry point :math:`w_s` (NaN if there is none).
         """
         u_p, v_p, u_d, v_d = self._lines()
         if v_d == v_p:
@@ -291,7 +361,18 @@ class ExpStep(PulsedDevice):
         return float(self.w_min + g * (self.w_max - self.w_min))
 
     def asymmetry_slope(self, w: float | None = None) -> float:
-        """``F'(w)`` in closed form (default at the symmetry point); NaN if undefined."""
+        """``F'(w)`` in closed form (default at the symmetry point); NaN if undefined.
+
+        Parameters
+        ----------
+        w : float or None
+            Where to evaluate the slope; ``None``: at the symmetry point.
+
+        Returns
+        -------
+        float
+            :math:`F'(w)` (NaN if undefined).
+        """
         w = self.symmetry_point() if w is None else float(w)
         if not np.isfinite(w):
             return math.nan

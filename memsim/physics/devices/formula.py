@@ -43,7 +43,18 @@ class FormulaError(ConfigError):
 
 
 def formula_source(func) -> str:
-    """The dedented source of ``func`` without decorators (``def name(...): ...``)."""
+    """The dedented source of ``func`` without decorators (``def name(...): ...``).
+
+    Parameters
+    ----------
+    func : callable
+        A formula function.
+
+    Returns
+    -------
+    str
+        Its source text.
+    """
     src = textwrap.dedent(inspect.getsource(func))
     tree = ast.parse(src)
     fn = tree.body[0]
@@ -54,6 +65,16 @@ def formula_source(func) -> str:
 def check_formula(func) -> ast.FunctionDef:
     """Check that ``func`` is written in the formula subset; return its parsed definition.
 
+    Parameters
+    ----------
+    func : callable
+        A formula function (e.g. a device's ``mean_step``).
+
+    Returns
+    -------
+    ast.FunctionDef
+        The parsed definition.
+
     Raises
     ------
     FormulaError
@@ -63,7 +84,20 @@ def check_formula(func) -> ast.FunctionDef:
 
 
 def check_formula_source(src: str, name: str | None = None) -> ast.FunctionDef:
-    """Like :func:`check_formula`, for formula source text (generated formulas)."""
+    """Like :func:`check_formula`, for formula source text (generated formulas).
+
+    Parameters
+    ----------
+    src : str
+        Source text of one ``def``.
+    name : str or None
+        Name used in error messages; ``None``: the function's name.
+
+    Returns
+    -------
+    ast.FunctionDef
+        The parsed definition.
+    """
     fn = ast.parse(src).body[0]
     name = name or getattr(fn, "name", "<formula>")
 
@@ -109,7 +143,18 @@ def _check_expr(expr: ast.AST, fail) -> None:
 
 
 def compile_formula(src: str):
-    """Check generated formula source and turn it into a Python function (``math`` in scope)."""
+    """Check generated formula source and turn it into a Python function (``math`` in scope).
+
+    Parameters
+    ----------
+    src : str
+        Source text of one ``def`` in the formula subset.
+
+    Returns
+    -------
+    callable
+        The compiled function.
+    """
     import math
 
     fn = check_formula_source(src)

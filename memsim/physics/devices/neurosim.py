@@ -67,7 +67,18 @@ def _distance_of_x(x: float) -> float:
 
 
 def label_distance(norm_a: float) -> float:
-    """``D(|a|)``: the largest vertical distance between ``g_a`` and the line ``g = x`` (0 for ``a = inf``)."""
+    """``D(|a|)``: the largest vertical distance between ``g_a`` and the line ``g = x`` (0 for ``a = inf``).
+
+    Parameters
+    ----------
+    norm_a : float
+        Normalised :math:`A` (its sign is ignored; ``inf`` for a linear branch).
+
+    Returns
+    -------
+    float
+        :math:`D(|a|)`.
+    """
     a = abs(float(norm_a))
     if math.isinf(a):
         return 0.0
@@ -80,6 +91,16 @@ def label_from_norm_a(norm_a: float) -> float:
     """The NeuroSim label of a (signed) normalised ``A``: ``sign(a) * D(|a|) / (0.07 sqrt 2)``.
 
     ``inf`` (a linear branch) gives 0.
+
+    Parameters
+    ----------
+    norm_a : float
+        Signed normalised :math:`A`.
+
+    Returns
+    -------
+    float
+        The signed NeuroSim label.
     """
     return math.copysign(label_distance(norm_a) / LABEL_UNIT, norm_a) if not math.isinf(norm_a) else 0.0
 
@@ -145,6 +166,16 @@ def neurosim_table_norm_a(nl: float) -> float:
 
     Row ``trunc(|NL| * 100)`` computed in double precision, clamped to ``[1, 900]``; sign negative
     for ``NL <= 0`` (NeuroSim treats 0 as negative). Use :func:`norm_a_from_label` for physics.
+
+    Parameters
+    ----------
+    nl : float
+        The NeuroSim label.
+
+    Returns
+    -------
+    float
+        The signed normalised :math:`A` of the table row.
     """
     nl = float(nl)
     row = min(max(int(abs(nl) * 100.0), 1), 900)

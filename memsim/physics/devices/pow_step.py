@@ -1,4 +1,7 @@
-"""``pow_step``: the step is a power of the distance to the far bound (aihwkit PowStepDevice, THEORY.md 2c)."""
+"""``pow_step``: the step is a power of the distance to the far bound (aihwkit PowStepDevice).
+
+See docs/theory.md, section '2c. Power-law steps and noise on the pulse axis'.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ class PowStep(PulsedDevice):
     ``gamma`` = ``pow_gamma``, ``beta_gamma`` = ``pow_up_down``, ``beta`` = ``up_down``. There is no
     normalisation: at the centre of the range the step is ``dw_min 2**-gamma``, and ``gamma = 1``
     is :class:`SoftBounds` with half the ``dw_min`` (same ``F``); ``gamma = 0`` is a constant step.
-    Symmetric case (``w_min = -w_max = -W``, ``beta = beta_gamma = 0``), THEORY 2c:
+    Symmetric case (``w_min = -w_max = -W``, ``beta = beta_gamma = 0``), docs/theory.md, section
+    '2c. Power-law steps and noise on the pulse axis':
     ``F(w) = tanh(gamma artanh(w/W))``, ``w_s = 0``, ``F'(0) = gamma/W``.
 
     Device-to-device variation (drawn once per cell): ``pow_gamma`` relative,
@@ -49,6 +53,43 @@ class PowStep(PulsedDevice):
     * aihwkit adds the d2d terms, ``gamma (1 +- beta_gamma + sigma_gamma xi +- r)``, and takes
       ``|.|``; memsim multiplies ``gamma_cell (1 +- beta_gamma_cell)`` and clips to the valid ranges.
     * aihwkit's default ``pow_gamma_dtod`` is 0.1; memsim's is 0 like every ``*_dtod``.
+
+    Parameters
+    ----------
+    dw_min : float
+        Nominal step of one pulse at the reference state, in weight units; in (0, w_max - w_min].
+    w_max : float
+        Upper weight bound (dimensionless device weight).
+    w_min : float or None
+        Lower weight bound; ``None`` means ``-w_max``.
+    up_down : float
+        Up/down asymmetry beta: up steps x(1 + beta), down steps x(1 - beta); in (-1, 1).
+    dw_min_std : float
+        Cycle-to-cycle noise sigma (meaning set by ``c2c_mode``); >= 0.
+    c2c_mode : str
+        'multiplicative', 'additive' or 'neurosim' (module docstring).
+    dw_min_dtod : float
+        Relative device-to-device spread of ``dw_min``; >= 0.
+    w_max_dtod : float
+        Relative device-to-device spread of ``w_max``; >= 0.
+    w_min_dtod : float
+        Relative device-to-device spread of ``w_min``; >= 0.
+    up_down_dtod : float
+        Absolute device-to-device spread of ``up_down``; >= 0.
+    stuck_prob : float
+        Probability that a cell is stuck (drawn once per cell from the seed); in [0, 1].
+    stuck_at : str
+        Value of a stuck cell: 'w_min', 'w_max' (the cell's own bounds) or 'initial' (its state when the tile
+        is created, 0 clipped to the bounds). A stuck cell receives its pulses (they are counted) but does not
+        move, and ``Tile.program`` leaves it where it is.
+    pow_gamma : float
+        Exponent gamma of the step's dependence on the distance to the far bound; >= 0.
+    pow_gamma_dtod : float
+        Relative device-to-device spread of ``pow_gamma``; >= 0.
+    pow_up_down : float
+        Up/down bias of the exponent: ``gamma_+- = gamma (1 +- pow_up_down)``; in [-1, 1].
+    pow_up_down_dtod : float
+        Absolute device-to-device spread of ``pow_up_down``; >= 0.
     """
 
     pow_gamma: float = 1.0
@@ -93,7 +134,18 @@ class PowStep(PulsedDevice):
                 max(self.pow_gamma * (1.0 - self.pow_up_down), 0.0))
 
     def asymmetry_function(self, w):
-        """``F(w)`` in closed form, vectorised; ``tanh(gamma artanh(w/W))`` in the symmetric case."""
+        """``F(w)`` in closed form, vectorised; ``tanh(gamma artanh(w/W))`` in the symmetric case.
+
+        Parameters
+        ----------
+        w : float or array_like
+            Weights (device coordinates).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            :math:`F(w)`, shaped like ``w``.
+        """
         g_up, g_down = self._exponents()
         omega = np.clip((self.w_max - np.asarray(w, dtype=np.float64)) / (self.w_max - self.w_min), 0.0, 1.0)
         q_up = (1.0 + self.up_down) * omega ** g_up
@@ -106,6 +158,11 @@ class PowStep(PulsedDevice):
         """Closed form for ``pow_up_down = 0``: ``(1-omega)/omega = ((1+beta)/(1-beta))**(1/gamma)``.
 
         Numerical root of ``F`` otherwise; NaN for ``gamma = 0`` (a constant step).
+
+        Returns
+        -------
+        float
+            The symmetry point :math:`w_s` (NaN if there is none).
         """
         if self.pow_gamma == 0.0:
             return math.nan
@@ -116,7 +173,18 @@ class PowStep(PulsedDevice):
         return float(self.w_max - omega * (self.w_max - self.w_min))
 
     def asymmetry_slope(self, w: float | None = None) -> float:
-        """``F'(w)``; at the symmetry point in closed form, ``(gamma_-/(1-omega) + gamma_+/omega) / (2 span)``."""
+        """``F'(w)``; at the symmetry point in closed form, ``(gamma_-/(1-omega) + gamma_+/omega) / (2 span)``.
+
+        Parameters
+        ----------
+        w : float or None
+            Where to evaluate the slope; ``None``: at the symmetry point.
+
+        Returns
+        -------
+        float
+            :math:`F'(w)` (NaN if undefined).
+        """
         if w is not None:
             return super().asymmetry_slope(w)
         w_s = self.symmetry_point()

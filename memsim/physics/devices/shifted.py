@@ -1,4 +1,7 @@
-"""A device seen through zero-shifting: the effective weight is ``w - w_s`` (THEORY.md section 2d)."""
+"""A device seen through zero-shifting: the effective weight is ``w - w_s``.
+
+See docs/theory.md, section '2d. Up/down asymmetry, device-to-device variation, zero-shifting'.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ class ZeroShifted:
     In effective coordinates ``v = w - w_s``: ``F_eff(v) = F(v + w_s)``, the symmetry point is 0 and
     the bounds are shifted by ``-w_s``. The analysis uses it exactly like a device; the device's
     other attributes are passed through.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The device seen through the view.
     """
 
     def __init__(self, device: Any):
@@ -37,15 +45,43 @@ class ZeroShifted:
         return self.device.w_min - self.shift
 
     def asymmetry_function(self, v):
-        """``F(v + w_s)``."""
+        """``F(v + w_s)``.
+
+        Parameters
+        ----------
+        v : float or array_like
+            Effective weights :math:`v = w - w_s`.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            :math:`F(v + w_s)`, shaped like ``v``.
+        """
         return self.device.asymmetry_function(np.asarray(v, dtype=np.float64) + self.shift)
 
     def symmetry_point(self) -> float:
-        """0 (NaN if the device has none)."""
+        """0 (NaN if the device has none).
+
+        Returns
+        -------
+        float
+            0, or NaN if the device has no symmetry point.
+        """
         return 0.0 if math.isfinite(self.device.symmetry_point()) else math.nan
 
     def asymmetry_slope(self, v: float | None = None) -> float:
-        """``F'(v + w_s)`` (default at ``v = 0``)."""
+        """``F'(v + w_s)`` (default at ``v = 0``).
+
+        Parameters
+        ----------
+        v : float or None
+            Effective weight; ``None``: 0.
+
+        Returns
+        -------
+        float
+            :math:`F'(v + w_s)`.
+        """
         return self.device.asymmetry_slope(None if v is None else float(v) + self.shift)
 
     def __repr__(self) -> str:

@@ -48,6 +48,31 @@ class TableDevice(PulsedDevice):
     assumes; by default the mean of the up and down steps at ``w = 0`` (or the table's midpoint when 0
     is outside it). ``w_min``/``w_max`` default to the table's first and last state. The formulas are
     generated from the table (exact float constants), so every backend runs the same arithmetic.
+
+    Parameters
+    ----------
+    states : sequence of float
+        Sampled states, strictly increasing (at least 2).
+    up_mean : sequence of float
+        Mean weight increase of one up pulse at each state; >= 0.
+    down_mean : sequence of float
+        Mean weight decrease (magnitude) of one down pulse at each state; >= 0.
+    up_std : sequence of float or None
+        Standard deviation of the up step at each state; ``None``: 30 % of the mean.
+    down_std : sequence of float or None
+        Standard deviation of the down step at each state; ``None``: 30 % of the mean.
+    dw_min : float or None
+        Nominal step the pulse-count rule assumes; ``None``: the mean of the up and down steps at ``w = 0``
+        (or at the table's midpoint when 0 is outside it).
+    w_max : float or None
+        Upper weight bound; ``None``: the last state.
+    w_min : float or None
+        Lower weight bound; ``None``: the first state.
+    dw_min_std : float
+        Cycle-to-cycle noise scale :math:`\sigma`; 1 reproduces the measured spread.
+    **common
+        Any other parameter of :class:`~memsim.physics.devices.base.PulsedDevice` (``up_down``, ``c2c_mode``,
+        the ``*_dtod`` spreads, ``stuck_prob``, ``stuck_at``).
     """
 
     states: tuple[float, ...] = (-1.0, 0.0, 1.0)
@@ -116,7 +141,13 @@ class TableDevice(PulsedDevice):
         return 0.0
 
     def formula_sources(self) -> dict[str, str]:
-        """The formulas generated from this table."""
+        """The formulas generated from this table.
+
+        Returns
+        -------
+        dict of {str: str}
+            Formula name (``mean_step``, ``step_spread``) -> source text.
+        """
         return dict(self._sources)
 
     @property
@@ -131,7 +162,13 @@ class TableDevice(PulsedDevice):
         return hash(tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in self.to_dict().items())))
 
     def to_dict(self) -> dict[str, Any]:
-        """All parameters (tables as lists) plus ``kind``."""
+        """All parameters (tables as lists) plus ``kind``.
+
+        Returns
+        -------
+        dict
+            Every parameter (tables as lists) plus ``kind``.
+        """
         out = super().to_dict()
         for name in COLUMNS[1:] + ("states",):
             out[name] = list(getattr(self, name))
@@ -141,7 +178,15 @@ class TableDevice(PulsedDevice):
 
     @classmethod
     def from_csv(cls, path: str | Path, **parameters: Any) -> "TableDevice":
-        """Build from a CSV with columns ``state, up_mean, up_std, down_mean, down_std``."""
+        """Build from a CSV with columns ``state, up_mean, up_std, down_mean, down_std``.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The CSV file (:func:`load_table_csv`).
+        **parameters
+            Further keyword arguments of :class:`TableDevice`.
+        """
         return cls(**load_table_csv(path), **parameters)
 
     @classmethod
@@ -154,6 +199,17 @@ def load_table_csv(path: str | Path) -> dict[str, list[float]]:
 
     Returns the keyword arguments of :class:`TableDevice`: ``states``, ``up_mean``, ``up_std``,
     ``down_mean``, ``down_std``, sorted by state.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file, with columns ``state, up_mean, up_std, down_mean, down_std``.
+
+    Returns
+    -------
+    dict of {str: list of float}
+        The keyword arguments of :class:`TableDevice`: ``states``, ``up_mean``, ``up_std``, ``down_mean``,
+        ``down_std``, sorted by state.
     """
     path = Path(path)
     with open(path, newline="") as fh:

@@ -1,0 +1,171 @@
+"""The network-training benchmark: in-place MLP training speed, alone and as replicas.
+
+Workloads (``memsim bench --training`` runs them all after the README-example record;
+``memsim bench --workload NAME`` runs one alone, so that it can be interleaved with the peer's side,
+``../shared/peers/aihwkit/train_mlp.py``):
+
+``n1_sr_b1``, ``n1_pc_b1``, ``n1_sr_b8``, ``n1_pc_b8``
+    The digits MLP 64-32-10 (tanh, softmax cross-entropy, bias), soft bounds ``dw_min 0.001``,
+    ``dw_min_std 0.3``, ``w`` in [-1, 1], ``lr 0.05``, batch 1 or 8 (per-sample programming), stochastic
+    rounding (``sr``) or pulse coincidence (``pc``: BL 31, update and BL management). Data as the
+    peer's: scikit-learn digits / 16, a 70/30 split with ``random_state 0`` (1,257 training samples).
+``n2_sr_b1``, ``n2_pc_b1``
+    A 784-256-10 tanh MLP on the peer's ``mnist_like`` data: 784 inputs, each 0 with probability 0.8,
+    else uniform in (0, 1]; labels the argmax of a fixed random 784-64-10 tanh teacher;
+    ``numpy.random.default_rng(0)``; the first 5,000 of 6,000 samples train. Batch 1.
+``r1``, ``r2``, ``r8``, ``r32``
+    ``n1_pc_b1`` as R replicas of different seeds (1 .. R), trained together (one compiled call per
+    epoch, threads over replicas).
+
+Every record: ``workload``, ``samples_per_s`` (replicas x samples trained / seconds of the training
+calls alone: warm JIT, data in memory, per-epoch evaluation excluded; median of ``rounds`` rounds of at
+least ``min_round_s`` each), ``rounds_samples_per_s``, ``pulses_per_sample`` (pulses applied per
+sample per replica), ``replicas``, ``threads``, ``path`` (the trainer's path: ``"fused"`` expected),
+``normals_per_s`` (the Philox normal rate at the same thread count, measured between the rounds;
+median) and ``test_accuracy`` (mean over replicas after the last round).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+import numpy as np
+
+from ..models.config import TrainConfig
+from ..models.mlp import AnalogMLP
+from ..models.train import train_replicas
+from ..params import check_choice, check_int
+from ..physics.devices import SoftBounds
+from ..physics.updates import PulseCoincidence, StochasticRounding
+from ..tasks.classification import ClassificationData
+from .bench_rates import core_count, normal_rate
+
+__all__ = ["WORKLOADS", "workload_data", "run_workload", "NETWORK_KEYS"]
+
+#: name -> (task, rule, batch, replicas)
+WORKLOADS: dict[str, tuple[str, str, int, int]] = {
+    "n1_sr_b1": ("digits", "sr", 1, 1), "n1_pc_b1": ("digits", "pc", 1, 1),
+    "n1_sr_b8": ("digits", "sr", 8, 1), "n1_pc_b8": ("digits", "pc", 8, 1),
+    "n2_sr_b1": ("mnist_like", "sr", 1, 1), "n2_pc_b1": ("mnist_like", "pc", 1, 1),
+    "r1": ("digits", "pc", 1, 1), "r2": ("digits", "pc", 1, 2), "r8": ("digits", "pc", 1, 8),
+    "r32": ("digits", "pc", 1, 32),
+}
+
+#: Keys of a network-training record.
+NETWORK_KEYS = ("kind", "workload", "samples_per_s", "rounds_samples_per_s", "pulses_per_sample", "replicas",
+                "threads", "path", "normals_per_s", "samples", "epochs_per_round", "test_accuracy")
+
+
+def workload_data(task: str, max_samples: int | None = None) -> ClassificationData:
+    """The peer's data of ``task`` ('digits' or 'mnist_like'; module docstring), optionally cut to
+    ``max_samples`` training samples."""
+    task = check_choice("workload_data", "task", task, ("digits", "mnist_like"))
+    if task == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=0.3, random_state=0)
+    else:
+        g = np.random.default_rng(0)
+        n = 6000
+        X = np.where(g.random((n, 784)) < 0.8, 0.0, g.uniform(0.0, 1.0, (n, 784)))
+        W1 = g.normal(0, 1 / np.sqrt(784), (784, 64))
+        W2 = g.normal(0, 1 / np.sqrt(64), (64, 10))
+        y = np.argmax(np.tanh(X @ W1) @ W2, axis=1)
+        Xtr, Xte, ytr, yte = X[:5000], X[5000:], y[:5000], y[5000:]
+    if max_samples:
+        Xtr, ytr = Xtr[:max_samples], ytr[:max_samples]
+    return ClassificationData(X_train=np.ascontiguousarray(Xtr), y_train=np.asarray(ytr, dtype=np.int64),
+                              X_test=np.ascontiguousarray(Xte), y_test=np.asarray(yte, dtype=np.int64), n_classes=10)
+
+
+def _models(task: str, rule: str, replicas: int, backend: str) -> list[AnalogMLP]:
+    device = SoftBounds(dw_min=0.001, dw_min_std=0.3, w_max=1.0)
+    update = PulseCoincidence(desired_bl=31) if rule == "pc" else StochasticRounding()
+    hidden = 32 if task == "digits" else 256
+    n_in = 64 if task == "digits" else 784
+    return [AnalogMLP([n_in, hidden, 10], "tanh", device=device, update=update, backend=backend, seed=r + 1)
+            for r in range(replicas)]
+
+
+def run_workload(name: str, *, smoke: bool = False, threads: int | None = None, rounds: int = 5,
+                 min_round_s: float = 2.0, backend: str = "numba") -> dict[str, Any]:
+    """Time one workload (module docstring) and return its record.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WORKLOADS`.
+    smoke : bool
+        Tiny: 40 training samples, 2 rounds of at least 0.01 s.
+    threads : int, optional
+        Numba threads (default: the cores this process may use).
+    rounds : int
+        Timed rounds (median reported).
+    min_round_s : float
+        Each round trains whole epochs for at least this long (the epoch count is calibrated once).
+    backend : str
+        ``"numba"`` (the fused path) or another backend (the step path, for comparison).
+
+    Returns
+    -------
+    dict
+        The record (keys :data:`NETWORK_KEYS`).
+    """
+    name = check_choice("run_workload", "name", name, tuple(WORKLOADS))
+    rounds = check_int("run_workload", "rounds", rounds, 1)
+    task, rule, batch, replicas = WORKLOADS[name]
+    if smoke:
+        rounds, min_round_s = 2, 0.01
+    data = workload_data(task, 40 if smoke else None)
+    numba_threads = None
+    if backend == "numba":
+        from ..backends.numba import threads as numba_threads
+    threads = check_int("run_workload", "threads", threads if threads is not None else core_count(), 1)
+    before = numba_threads.get_num_threads() if numba_threads else None
+    if numba_threads:
+        numba_threads.set_num_threads(min(threads, numba_threads.max_threads()))
+        threads = numba_threads.get_num_threads()
+    try:
+        def fit(epochs: int):
+            models = _models(task, rule, replicas, backend)
+            cfg = TrainConfig(lr=0.05, epochs=epochs, batch_size=batch, average_from=0.5)
+            results = train_replicas(models, [data] * replicas, [cfg] * replicas, [m.seed for m in models],
+                                     loss="softmax", progress=False)
+            seconds = sum(r.compute_s for r in results)
+            pulses = sum(int(np.sum(s["pulses_up"])) + int(np.sum(s["pulses_down"]))
+                         for r in results for s in r.statistics)
+            return seconds, pulses, results
+
+        first_s, _, _ = fit(1)  # compiles or loads the kernels; also calibrates the epoch count
+        epochs = max(1, math.ceil(min_round_s / max(first_s, 1e-9))) if first_s < min_round_s else 1
+        seconds, _, _ = fit(epochs)
+        if seconds < min_round_s:
+            epochs = max(epochs, math.ceil(epochs * min_round_s / max(seconds, 1e-9)))
+        rates, normal_rates, pulses_per_sample, results = [], [], 0.0, []
+        n = data.X_train.shape[0]
+        for _ in range(rounds):
+            seconds, pulses, results = fit(epochs)
+            rates.append(replicas * n * epochs / seconds)
+            pulses_per_sample = pulses / (replicas * n * epochs)
+            if numba_threads:
+                normal_rates.append(normal_rate(numba_threads, threads, 0.05 if smoke else 0.5, smoke))
+    finally:
+        if numba_threads:
+            numba_threads.set_num_threads(before)
+    return {"kind": "network_training", "workload": name, "samples_per_s": statistics.median(rates),
+            "rounds_samples_per_s": rates, "pulses_per_sample": pulses_per_sample, "replicas": replicas,
+            "threads": threads if numba_threads else 1, "path": results[0].path,
+            "normals_per_s": statistics.median(normal_rates) if normal_rates else math.nan,
+            "samples": n, "epochs_per_round": epochs,
+            "test_accuracy": float(np.mean([r.curves["test_accuracy"][-1] for r in results]))}
+
+
+def format_network_record(rec: dict[str, Any]) -> str:
+    """One line of the network table."""
+    return (f"{rec['workload']:<10} {rec['samples_per_s']:>12,.0f} samples/s  {rec['pulses_per_sample']:>8.0f} "
+            f"pulses/sample  R={rec['replicas']:<3} threads={rec['threads']:<2} path={rec['path']:<6} "
+            f"normals/s={rec['normals_per_s']:.3g}  acc={rec['test_accuracy']:.3f}")
