@@ -109,13 +109,19 @@ def test_every_quoted_number_matches_the_regenerated_json(numbers):
     assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.parametrize("old, new", [("`lambda_fit = ", "`lambda_fit = 1"),  # a changed number
-                                      ("open circles, within ", "open circles, within 1"),
-                                      ("Spearman ρ = ", "Spearman ρ = 9")])
-def test_a_changed_readme_number_fails(numbers, old, new):
+@pytest.mark.parametrize("old, new, key", [("`lambda_fit = ", "`lambda_fit = 1", "readme_example.lambda_fit"),
+                                           ("open circles, within ", "open circles, within 1",
+                                            "demo.lambda_pred_vs_fit_pct_min"),
+                                           ("lowers the test loss by\n22.5", "lowers the test loss by\n22.6",
+                                            "attribution.asymmetry_test_loss_change_pct"),
+                                           ("Spearman ρ = ", "Spearman ρ = 9", "neurosim.spearman_rho")])
+def test_a_changed_readme_number_fails(numbers, old, new, key):
     text = README.read_text()
     assert old in text
-    assert readme_mismatches(text.replace(old, new, 1), numbers)
+    before = readme_mismatches(text, numbers)
+    after = readme_mismatches(text.replace(old, new, 1), numbers)
+    assert not any(p.startswith(key + ":") for p in before)
+    assert any(p.startswith(key + ":") for p in after), after
 
 
 def test_precision_rules():

@@ -402,8 +402,10 @@ def figure(result: dict[str, Any], path: Path) -> Path:
             if i in slot:
                 ax.annotate(r["name"], (xi, yi), xytext=(0.50, 0.86 - 0.08 * slot[i]), textcoords="data", ha="left",
                             va="center", arrowprops=dict(arrowstyle="-", color="0.5", lw=0.6, shrinkA=2, shrinkB=4))
-            else:
-                ax.annotate(r["name"], (xi, yi), xytext=(5, -4), textcoords="offset points", ha="left", va="top")
+            else:  # a label near the right edge goes to the left of its point
+                right = xi > 0.75
+                ax.annotate(r["name"], (xi, yi), xytext=(-5 if right else 5, -4), textcoords="offset points",
+                            ha="right" if right else "left", va="top")
         digital = float(np.mean([r["digital_test_accuracy"] for r in rows]))
         ax.axhline(digital, color="k", ls=":", lw=1, label=f"digital MLP ({digital:.3f})")
         ax.axhline(0.1, color="0.5", ls="--", lw=0.8, label="chance (0.1)")
@@ -437,7 +439,7 @@ def figure(result: dict[str, Any], path: Path) -> Path:
         fig.suptitle("\n".join(textwrap.wrap(
             f"NeuroSim V3.0 devices in place on digits: {'-'.join(map(str, setup['layer_sizes']))} "
             f"{setup['activation']} MLP, deterministic rounding, lr {setup['lr']:g}, {setup['epochs']} epochs"
-            + (" (smoke)" if setup["smoke"] else ""), 60)))
+            + (" (smoke)" if setup["smoke"] else ""), 52)))
         return save_figure(fig, path)
 
     return draw()

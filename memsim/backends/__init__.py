@@ -31,6 +31,11 @@ def get_backend(name: str | Backend = "numba", dtype="float64") -> Backend:
     dtype : {"float32", "float64"}
         Storage dtype of the weights (update arithmetic is float64 in every backend).
 
+    Returns
+    -------
+    Backend
+        The backend object.
+
     Raises
     ------
     BackendUnavailableError

@@ -46,6 +46,33 @@ class TileStatistics:
     instead (:meth:`pending_counters`, per-cell layout only); they are added to the totals before
     they could overflow and whenever the totals are read (:meth:`settle`). ``pending_max`` bounds
     every pending entry.
+
+    Parameters
+    ----------
+    n_up : array
+        Up pulses per cell (or per row), int64.
+    n_down : array
+        Down pulses per cell (or per row), int64.
+    sum_abs_grad : array
+        Window sum of ``|Delta|/lr = |g|``, float64.
+    sum_abs_grad_w : array
+        Window sum of ``|g| * w`` (``w`` read before the update), float64.
+    sum_w : array
+        Window sum of the weights after each update, float64.
+    pending_up : array or None
+        Int32 pending up counts (:meth:`pending_counters`).
+    pending_down : array or None
+        Int32 pending down counts.
+    pending_max : int
+        Bound on every pending entry.
+    events_truncated : array or None
+        Events whose requested count exceeded ``max_pulses``, int64 (``None``: zeros).
+    pulses_lost : array or None
+        Sum of the truncated ``n - max_pulses``, int64 (``None``: zeros).
+    window : bool
+        Whether the window sums have the tile's shape (else ``(1, 1)`` placeholders).
+    per_cell : bool
+        Per-cell counters (else per-row).
     """
 
     n_up: Any
@@ -143,7 +170,20 @@ class TileStatistics:
     def pending_counters(self, xp, most: int):
         """int32 (pending_up, pending_down) that can take ``most`` more pulses per cell, or
         ``None`` when ``most`` exceeds the int32 range or the counters are per row (count into the
-        int64 totals then)."""
+        int64 totals then).
+
+        Parameters
+        ----------
+        xp : module
+            The array namespace.
+        most : int
+            The most pulses per cell the caller will add.
+
+        Returns
+        -------
+        tuple of array or None
+            ``(pending_up, pending_down)``, or ``None`` (count into the int64 totals then).
+        """
         if most > INT32_MAX or not self.per_cell:
             return None
         if self.pending_up is None:
@@ -178,13 +218,38 @@ def sequential_forward(weights, X) -> np.ndarray:
 
     Training code uses this instead of a BLAS product so that the fused kernels, which sum in the
     same order, reproduce the step-by-step path bit for bit.
+
+    Parameters
+    ----------
+    weights : array_like
+        Shape (rows, cols).
+    X : array_like
+        Shape (batch, cols).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``X W^T``, shape (batch, rows).
     """
     w = np.asarray(weights, dtype=np.float64)
     return np.cumsum(w[None, :, :] * np.asarray(X, dtype=np.float64)[:, None, :], axis=2)[..., -1]
 
 
 def sequential_outer_sum(D, X) -> np.ndarray:
-    """``sum_b D[b] x X[b]`` (outer products) accumulated over ``b`` in order, float64."""
+    """``sum_b D[b] x X[b]`` (outer products) accumulated over ``b`` in order, float64.
+
+    Parameters
+    ----------
+    D : numpy.ndarray
+        Shape (batch, rows).
+    X : numpy.ndarray
+        Shape (batch, cols).
+
+    Returns
+    -------
+    numpy.ndarray
+        The summed outer products, shape (rows, cols).
+    """
     grad = np.zeros((D.shape[1], X.shape[1]), dtype=np.float64)
     for d_b, x_b in zip(D, X):
         grad += np.outer(d_b, x_b)
@@ -195,6 +260,11 @@ class Backend:
     """Array namespace plus the fixed set of keyword-only operations a tile needs.
 
     Subclasses set ``name`` and ``xp`` and implement :meth:`pulse_update` and :meth:`pulse_update_dense`.
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        Storage dtype of the weights (``float64`` or ``float32``).
     """
 
     name = "base"
@@ -237,11 +307,35 @@ class Backend:
         return self.asarray(params, dtype=np.float64)
 
     def asarray(self, a, dtype=None):
-        """``a`` as an array of this backend (default dtype: the backend's)."""
+        """``a`` as an array of this backend (default dtype: the backend's).
+
+        Parameters
+        ----------
+        a : array_like
+            The data.
+        dtype : numpy.dtype or None
+            The dtype; ``None``: the backend's.
+
+        Returns
+        -------
+        array
+            ``a`` on this backend.
+        """
         return self.xp.asarray(a, dtype=self.dtype if dtype is None else dtype)
 
     def to_numpy(self, a) -> np.ndarray:
-        """A NumPy copy of a backend array."""
+        """A NumPy copy of a backend array.
+
+        Parameters
+        ----------
+        a : array
+            A backend array.
+
+        Returns
+        -------
+        numpy.ndarray
+            A NumPy copy.
+        """
         return np.array(a, copy=True)
 
     def synchronize(self) -> None:
@@ -249,11 +343,37 @@ class Backend:
 
     # ---------------------------------------------------------------- VMMs
     def mvm(self, *, weights, x):
-        """Forward VMM ``y = x W^T`` for a batch ``x`` of shape (batch, cols)."""
+        """Forward VMM ``y = x W^T`` for a batch ``x`` of shape (batch, cols).
+
+        Parameters
+        ----------
+        weights : array
+            Shape (rows, cols).
+        x : array
+            Shape (batch, cols).
+
+        Returns
+        -------
+        array
+            ``x W^T``, shape (batch, rows).
+        """
         return x @ weights.T
 
     def mvm_t(self, *, weights, d):
-        """Backward VMM ``d W`` for a batch ``d`` of shape (batch, rows)."""
+        """Backward VMM ``d W`` for a batch ``d`` of shape (batch, rows).
+
+        Parameters
+        ----------
+        weights : array
+            Shape (rows, cols).
+        d : array
+            Shape (batch, rows).
+
+        Returns
+        -------
+        array
+            ``d W``, shape (batch, cols).
+        """
         return d @ weights
 
     def sequential_mvm(self, *, weights, v, transpose=False):
@@ -263,12 +383,16 @@ class Backend:
         Parameters
         ----------
         weights : array, shape (rows, cols)
+            The weights.
         v : array, shape (batch, cols), or (batch, rows) with ``transpose``
+            The vectors, one per row.
         transpose : bool
+            Compute ``v W`` instead of ``v W^T``.
 
         Returns
         -------
         array, shape (batch, rows), or (batch, cols) with ``transpose``
+            The products, float64.
         """
         xp = self.xp
         w = xp.asarray(weights, dtype=np.float64)
@@ -281,7 +405,24 @@ class Backend:
 
     def normals(self, *, shape, seed, step, stream):
         """Standard normals of the given shape: flat element ``k`` is lane ``k % 4`` of the Philox
-        block with counter ``(0, k // 4, stream << 24 | step >> 32, step)`` (float64)."""
+        block with counter ``(0, k // 4, stream << 24 | step >> 32, step)`` (float64).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Shape of the result.
+        seed : int
+            The run seed (the Philox key).
+        step : int
+            Event counter of the first programming event.
+        stream : int
+            The Philox stream (one of the ``STREAM_*`` constants of :mod:`memsim.rng`).
+
+        Returns
+        -------
+        array
+            Standard normals, float64.
+        """
         from .. import rng
 
         k = np.arange(int(np.prod(shape)))
@@ -295,12 +436,70 @@ class Backend:
         ``uniform_params`` promises that every cell has the parameters of cell (0, 0) (no d2d, no
         faults): a kernel may then read them once instead of per cell. ``cell_params`` has shape
         ``(P, rows, cols)`` or ``(P, 1, 1)`` (one value per parameter, which the kernels broadcast;
-        :meth:`cell_parameter_array`); the layouts of ``stats`` are those of :class:`TileStatistics`."""
+        :meth:`cell_parameter_array`); the layouts of ``stats`` are those of :class:`TileStatistics`.
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice
+            The device model (its formulas and scalar settings).
+        rule : memsim.physics.updates.UpdateRule
+            The pulse-count rule.
+        weights : array
+            The tile's weights on this backend, shape (rows, cols); updated in place.
+        cell_params : array
+            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
+            1).
+        x : array
+            Inputs, float64, shape (batch, cols).
+        d : array
+            Output gradients, float64, shape (batch, rows).
+        lr : float
+            Per-sample learning rate.
+        step : int
+            Event counter of the first programming event.
+        seed : int
+            The run seed (the Philox key).
+        record : bool
+            Whether the window sums of ``stats`` are updated (the averaging window is open).
+        stats : TileStatistics
+            The recording arrays, updated in place.
+        uniform_params : bool
+            Promise that every cell has the parameters of cell (0, 0) (no device-to-device variation, no
+            faults): a kernel may read them once.
+        """
         raise NotImplementedError
 
     def pulse_update_dense(self, *, device, rule, weights, cell_params, grad, lr, step, seed, record, stats,
                            uniform_params=False):
-        """One programming event per cell requesting ``-lr * grad`` (grad: (rows, cols), float64)."""
+        """One programming event per cell requesting ``-lr * grad`` (grad: (rows, cols), float64).
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice
+            The device model (its formulas and scalar settings).
+        rule : memsim.physics.updates.UpdateRule
+            The pulse-count rule.
+        weights : array
+            The tile's weights on this backend, shape (rows, cols); updated in place.
+        cell_params : array
+            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
+            1).
+        grad : array
+            The gradient, float64, shape (rows, cols).
+        lr : float
+            Per-sample learning rate.
+        step : int
+            Event counter of the first programming event.
+        seed : int
+            The run seed (the Philox key).
+        record : bool
+            Whether the window sums of ``stats`` are updated (the averaging window is open).
+        stats : TileStatistics
+            The recording arrays, updated in place.
+        uniform_params : bool
+            Promise that every cell has the parameters of cell (0, 0) (no device-to-device variation, no
+            faults): a kernel may read them once.
+        """
         raise NotImplementedError
 
     def train_linear_epochs(self, *, device, rule, weights, cell_params, X, Y, order, lrs, batch_size,
@@ -309,7 +508,19 @@ class Backend:
 
         Parameters
         ----------
-        X, Y : float64 arrays (n, cols), (n, rows)
+        device : memsim.physics.devices.base.PulsedDevice
+            The device model (its formulas and scalar settings).
+        rule : memsim.physics.updates.UpdateRule
+            The pulse-count rule.
+        weights : array
+            The tile's weights on this backend, shape (rows, cols); updated in place.
+        cell_params : array
+            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
+            1).
+        X : array
+            Inputs, float64, shape (n, cols).
+        Y : array
+            Targets, float64, shape (n, rows).
         order : int64 array (epochs, n)
             The sample order of each epoch.
         lrs : float64 array (epochs,)
@@ -320,13 +531,20 @@ class Backend:
             One event per batch with the summed gradient instead of one per sample.
         step : int
             Event counter of the first event.
+        seed : int
+            The run seed (the Philox key).
         record_from : int
             Recording is on for batches whose first event index (from 0 in this call) is at least
             this; -1: never.
+        stats : TileStatistics
+            The recording arrays, updated in place.
 
         Returns
         -------
-        (events, recorded_events)
+        events : int
+            Programming events applied.
+        recorded_events : int
+            Events applied while recording.
 
         Notes
         -----

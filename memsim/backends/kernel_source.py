@@ -32,7 +32,13 @@ KERNEL_STREAMS = ("STREAM_ROUNDING", "STREAM_C2C", "STREAM_COINCIDENCE")
 
 
 def kernel_constants() -> dict[str, tuple[int, bool]]:
-    """``{name: (value, is_stream)}``: ``STREAM_*``, ``RULE_<KIND>`` and ``C2C_<MODE>`` (upper case)."""
+    """``{name: (value, is_stream)}``: ``STREAM_*``, ``RULE_<KIND>`` and ``C2C_<MODE>`` (upper case).
+
+    Returns
+    -------
+    dict of {str: (int, bool)}
+        Name -> (value, whether it is a stream).
+    """
     table = {name: (int(getattr(rng, name)), True) for name in KERNEL_STREAMS}
     table.update({f"RULE_{kind.upper()}": (int(code), False) for kind, code in RULE_CODES.items()})
     table.update({f"C2C_{mode.upper()}": (int(code), False) for mode, code in C2C_MODE_CODES.items()})
@@ -40,13 +46,25 @@ def kernel_constants() -> dict[str, tuple[int, bool]]:
 
 
 def numba_constants() -> str:
-    """The constants as module globals of a generated Numba module (streams as ``np.uint64``)."""
+    """The constants as module globals of a generated Numba module (streams as ``np.uint64``).
+
+    Returns
+    -------
+    str
+        The assignments, one per line.
+    """
     return "\n".join(f"{name} = np.uint64({value})" if stream else f"{name} = {value}"
                      for name, (value, stream) in kernel_constants().items())
 
 
 def cuda_constants() -> str:
-    """The constants as CUDA ``#define MS_<NAME>`` lines (streams ``unsigned int``)."""
+    """The constants as CUDA ``#define MS_<NAME>`` lines (streams ``unsigned int``).
+
+    Returns
+    -------
+    str
+        The ``#define`` lines.
+    """
     return "\n".join(f"#define MS_{name} {value}{'u' if stream else ''}"
                      for name, (value, stream) in kernel_constants().items())
 

@@ -42,7 +42,13 @@ def _count(counter, values) -> None:
 
 
 class NumpyBackend(Backend):
-    """Reference implementation of the pulsed update (module docstring)."""
+    """Reference implementation of the pulsed update (module docstring).
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        Storage dtype of the weights (``float64`` or ``float32``).
+    """
 
     name = "numpy"
 

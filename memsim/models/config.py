@@ -16,7 +16,30 @@ __all__ = ["TrainConfig", "ModelConfig"]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """In-place SGD settings."""
+    """In-place SGD settings.
+
+    Parameters
+    ----------
+    lr : float
+        Per-sample learning rate; in (0, 1e150] (:data:`memsim.params.MAX_MAGNITUDE`).
+    epochs : int
+        Passes over the training set; >= 1.
+    batch_size : int
+        Samples per batch; >= 1. Per-sample updates unless ``accumulate``.
+    accumulate : bool
+        Program one event per batch with the summed gradient (digital accumulation).
+    average_from : float
+        Fraction of all updates after which weights and statistics are averaged; in [0, 1).
+    lr_schedule : str
+        'constant' or 'step' (multiply by ``lr_gamma`` at each epoch of ``lr_step_epochs``).
+    lr_step_epochs : tuple of int
+        Epochs at which the 'step' schedule multiplies the learning rate by ``lr_gamma``: each in ``[1, epochs
+        - 1]``; only with ``lr_schedule = 'step'``.
+    lr_gamma : float
+        Factor of the 'step' schedule; in (0, 1e150], and every rate of the schedule in (0, 1e150].
+    init_std : float
+        Initial weights ~ N(0, init_std^2) from the run seed (0: all zero); >= 0.
+    """
 
     lr: float = 0.005
     """Per-sample learning rate; in (0, 1e150] (:data:`memsim.params.MAX_MAGNITUDE`)."""
@@ -69,13 +92,25 @@ class TrainConfig:
         object.__setattr__(self, "init_std", check_float(owner, "init_std", self.init_std, 0.0, MAX_MAGNITUDE))
 
     def to_dict(self) -> dict[str, Any]:
-        """All settings (lists for tuples)."""
+        """All settings (lists for tuples).
+
+        Returns
+        -------
+        dict
+            Every setting (``lr_step_epochs`` as a list).
+        """
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
                 for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        """Build from a config table; unknown keys raise naming the key."""
+        """Build from a config table; unknown keys raise naming the key.
+
+        Parameters
+        ----------
+        data : dict
+            The ``[train]`` table.
+        """
         check_keys("train", data, (f.name for f in dataclasses.fields(cls)))
         data = dict(data)
         if "lr_step_epochs" in data:
@@ -93,6 +128,27 @@ class ModelConfig:
     (:func:`memsim.workflows.run.run_summary`); a one-layer ``'mse'`` model on a regression task gets the
     linear theory's analysis (:mod:`memsim.analysis.penalty`), every other the network comparison
     (:mod:`memsim.analysis.network`).
+
+    Parameters
+    ----------
+    kind : str
+        'linear' (one layer, no activation) or 'mlp' (``hidden`` layers with ``activation``).
+    bias : bool or None
+        Append a bias input to every layer (excluded from every metric); ``None``: False for 'linear', True
+        for 'mlp'.
+    hidden : tuple of int
+        Hidden layer sizes of an 'mlp' (at least one, each >= 1); empty for 'linear'. A single integer means
+        one hidden layer (so a sweep can vary it: ``"model.hidden" = [8, 16]``).
+    activation : str
+        Activation of the hidden layers: 'tanh', 'sigmoid' or 'relu'.
+    loss : str or None
+        'mse', 'softmax' or 'logistic'; ``None`` (resolved from the task): 'mse' for regression, 'logistic'
+        for two classes, 'softmax' for more.
+    max_tile_size : int or None
+        Split every layer into tiles of at most this many rows and columns; ``None``: one tile per layer.
+    zero_shift : bool
+        Reference every cell of every layer at its symmetry point (``Tile(zero_shift=True)``; docs/theory.md,
+        section '2d. Up/down asymmetry, device-to-device variation, zero-shifting').
     """
 
     kind: str = "linear"
@@ -111,7 +167,8 @@ class ModelConfig:
     max_tile_size: int | None = None
     """Split every layer into tiles of at most this many rows and columns; ``None``: one tile per layer."""
     zero_shift: bool = False
-    """Reference every cell of every layer at its symmetry point (THEORY 2d; ``Tile(zero_shift=True)``)."""
+    """Reference every cell of every layer at its symmetry point (``Tile(zero_shift=True)``; docs/theory.md,
+    section '2d. Up/down asymmetry, device-to-device variation, zero-shifting')."""
 
     def __post_init__(self) -> None:
         check_choice("model", "kind", self.kind, ("linear", "mlp"))
@@ -135,14 +192,26 @@ class ModelConfig:
         check_bool("model", "zero_shift", self.zero_shift)
 
     def to_dict(self) -> dict[str, Any]:
-        """All options (``hidden`` as a list)."""
+        """All options (``hidden`` as a list).
+
+        Returns
+        -------
+        dict
+            Every option (``hidden`` as a list).
+        """
         out = dataclasses.asdict(self)
         out["hidden"] = list(self.hidden)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        """Build from a config table; unknown keys raise naming the key."""
+        """Build from a config table; unknown keys raise naming the key.
+
+        Parameters
+        ----------
+        data : dict
+            The ``[model]`` table.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         for key in data:
             if key not in names:

@@ -23,6 +23,22 @@ def tile_seed(seed: int, layer: int, row_block: int = 0, col_block: int = 0) -> 
     the same construction as ``SeedSequence(seed).spawn`` children, nested. Every tile of every
     layer gets its own independent noise, and the seeds depend only on the run seed and the
     tile's position (not on the tile size or the number of layers).
+
+    Parameters
+    ----------
+    seed : int
+        The run seed.
+    layer : int
+        Layer index.
+    row_block : int
+        Row block of the tile.
+    col_block : int
+        Column block of the tile.
+
+    Returns
+    -------
+    int
+        The tile's Philox key.
     """
     ss = np.random.SeedSequence(int(seed), spawn_key=(int(layer), int(row_block), int(col_block)))
     return int(ss.generate_state(1, dtype=np.uint64)[0])
@@ -51,13 +67,24 @@ class TiledLinear:
 
     Parameters
     ----------
-    in_features, out_features : int
-    device, update, periphery, backend, dtype
-        Passed to every :class:`~memsim.models.tile.Tile`.
+    in_features : int
+        Inputs of the layer (without the bias).
+    out_features : int
+        Outputs of the layer.
+    device : memsim.physics.devices.base.PulsedDevice
+        Device model of every cell, passed to every tile.
+    update : memsim.physics.updates.UpdateRule, optional
+        Pulse-count rule of every tile (default stochastic rounding).
+    periphery : memsim.physics.periphery.Periphery, optional
+        DAC/ADC and read noise of every tile (default: exact reads).
     bias : bool
         Append a constant input 1 (last column of ``W``).
     max_tile_size : int or None
         Largest tile side; ``None``: one tile.
+    backend : str
+        ``"numba"`` (default), ``"numpy"``, ``"cupy"`` or ``"auto"``.
+    dtype : {"float64", "float32"}
+        Storage dtype of the weights.
     seed : int
         Run seed.
     layer : int
@@ -112,21 +139,55 @@ class TiledLinear:
                 yield r, c, self.tiles[i][j]
 
     def forward(self, A: np.ndarray) -> np.ndarray:
-        """Pre-activations ``z`` (batch, out) of augmented inputs ``A`` (batch, in + bias), through the tiles."""
+        """Pre-activations ``z`` (batch, out) of augmented inputs ``A`` (batch, in + bias), through the tiles.
+
+        Parameters
+        ----------
+        A : numpy.ndarray
+            Augmented inputs, shape (batch, in + bias).
+
+        Returns
+        -------
+        numpy.ndarray
+            Pre-activations ``z``, shape (batch, out).
+        """
         out = np.zeros((A.shape[0], self.out_features))
         for r, c, tile in self._all():
             out[:, r] += tile.forward(A[:, c])
         return out
 
     def backward(self, D: np.ndarray) -> np.ndarray:
-        """``W^T d`` (batch, in + bias) of deltas ``D`` (batch, out), through the tiles (bias entry included)."""
+        """``W^T d`` (batch, in + bias) of deltas ``D`` (batch, out), through the tiles (bias entry included).
+
+        Parameters
+        ----------
+        D : numpy.ndarray
+            Deltas, shape (batch, out).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``W^T d``, shape (batch, in + bias) (bias entry included).
+        """
         out = np.zeros((D.shape[0], self.shape[1]))
         for r, c, tile in self._all():
             out[:, c] += tile.backward(D[:, r])
         return out
 
     def update(self, A: np.ndarray, D: np.ndarray, lr: float, accumulate: bool = False) -> None:
-        """Program ``Delta W = -lr * D^T A`` (per sample, or accumulated): each tile gets its slices."""
+        """Program ``Delta W = -lr * D^T A`` (per sample, or accumulated): each tile gets its slices.
+
+        Parameters
+        ----------
+        A : numpy.ndarray
+            Augmented inputs, shape (batch, in + bias).
+        D : numpy.ndarray
+            Deltas, shape (batch, out).
+        lr : float
+            Per-sample learning rate.
+        accumulate : bool
+            One event per batch with the summed gradient (else one per sample).
+        """
         for r, c, tile in self._all():
             tile.update(A[:, c], D[:, r], lr=lr, accumulate=accumulate)
 
@@ -139,13 +200,26 @@ class TiledLinear:
         return W
 
     def program(self, W) -> None:
-        """Set the weights (each tile's slice; clipped to the cells' bounds)."""
+        """Set the weights (each tile's slice; clipped to the cells' bounds).
+
+        Parameters
+        ----------
+        W : array_like
+            The weights, shape ``(out, in + bias)`` (broadcast).
+        """
         W = np.broadcast_to(np.asarray(W, dtype=np.float64), self.shape)
         for r, c, tile in self._all():
             tile.program(W[r, c])
 
     def statistics(self) -> dict[str, Any]:
-        """The tiles' :meth:`Tile.statistics`, assembled into full ``(out, in + bias)`` arrays."""
+        """The tiles' :meth:`Tile.statistics`, assembled into full ``(out, in + bias)`` arrays.
+
+        Returns
+        -------
+        dict
+            The recorded statistics, every per-cell array of shape ``(out, in + bias)``; ``events`` as one
+            tile's.
+        """
         parts = [[tile.statistics() for tile in row] for row in self.tiles]
         first = parts[0][0]
         out: dict[str, Any] = {"events": first["events"]}
@@ -179,7 +253,13 @@ class TiledLinear:
         return self.tiles[0][0].step
 
     def set_recording(self, on: bool) -> None:
-        """Open (``True``) or close the averaging window of every tile."""
+        """Open (``True``) or close the averaging window of every tile.
+
+        Parameters
+        ----------
+        on : bool
+            ``True`` opens the averaging window, ``False`` closes it.
+        """
         for _, _, tile in self._all():
             tile.start_recording() if on else tile.stop_recording()
 

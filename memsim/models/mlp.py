@@ -1,6 +1,6 @@
 r"""The network on crossbar tiles (``AnalogMLP``): a linear model is its one-layer case.
 
-Conventions (DESIGN.md): a layer computes :math:`z = W\,[a; 1]` with ``W`` of shape
+Conventions (docs/design.md, section 'Conventions'): a layer computes :math:`z = W\,[a; 1]` with ``W`` of shape
 ``(out, in + bias)`` (bias column last), stored on one or more :class:`~memsim.models.tile.Tile` s of
 dimensionless device weights. Hidden layers apply an activation :math:`\phi`; the output layer is
 linear (its outputs are the logits). A loss :math:`\ell(o, t)` is per sample; training uses the
@@ -34,7 +34,15 @@ __all__ = ["AnalogMLP", "ForwardCache"]
 
 @dataclass
 class ForwardCache:
-    """What :meth:`AnalogMLP.forward` keeps for the backward pass: per layer the augmented input and ``z``."""
+    """What :meth:`AnalogMLP.forward` keeps for the backward pass: per layer the augmented input and ``z``.
+
+    Parameters
+    ----------
+    inputs : list of numpy.ndarray
+        Per layer, the augmented input :math:`[a^{(l-1)}; 1]`, shape (batch, in_l + bias).
+    pre_activations : list of numpy.ndarray
+        Per layer, the pre-activation :math:`z^{(l)}`, shape (batch, out_l).
+    """
 
     inputs: list[np.ndarray]
     pre_activations: list[np.ndarray]
@@ -61,12 +69,20 @@ class AnalogMLP:
         At least two sizes, each >= 1.
     activation : {'tanh', 'sigmoid', 'relu'}
         Of the hidden layers.
-    device, update, periphery, backend, dtype
-        Passed to every :class:`~memsim.models.tile.Tile`.
+    device : memsim.physics.devices.base.PulsedDevice
+        Device model of every cell, passed to every tile.
+    update : memsim.physics.updates.UpdateRule, optional
+        Pulse-count rule of every tile (default stochastic rounding).
+    periphery : memsim.physics.periphery.Periphery, optional
+        DAC/ADC and read noise of every tile (default: exact reads).
     bias : bool
         A bias column in every layer (a device like any other; excluded from every metric).
     max_tile_size : int or None
         Split layers into tiles of at most this many rows and columns (:class:`TiledLinear`).
+    backend : str
+        ``"numba"`` (default), ``"numpy"``, ``"cupy"`` or ``"auto"``.
+    dtype : {"float64", "float32"}
+        Storage dtype of the weights.
     seed : int
         Run seed; tile ``(r, c)`` of layer ``l`` uses :func:`~memsim.models.layers.tile_seed`
         ``(seed, l, r, c)``, except that a network of a single tile (a linear model on one tile) uses
@@ -104,7 +120,22 @@ class AnalogMLP:
 
     # ------------------------------------------------------------------ passes
     def forward(self, X, cache: bool = False):
-        """Outputs (logits) of shape (batch, K) read through the tiles; with ``cache``, also a :class:`ForwardCache`."""
+        """Outputs (logits) of shape (batch, K) read through the tiles; with ``cache``, also a :class:`ForwardCache`.
+
+        Parameters
+        ----------
+        X : array_like
+            Inputs, shape (batch, layer_sizes[0]) or (layer_sizes[0],).
+        cache : bool
+            Also return the :class:`ForwardCache`.
+
+        Returns
+        -------
+        out : numpy.ndarray
+            Outputs (logits), shape (batch, K).
+        cache : ForwardCache
+            Only with ``cache=True``.
+        """
         a = np.asarray(X, dtype=np.float64)
         a = a[None, :] if a.ndim == 1 else a
         if a.ndim != 2 or a.shape[1] != self.layer_sizes[0]:
@@ -122,7 +153,20 @@ class AnalogMLP:
 
     def backward(self, cache: ForwardCache, d_out) -> list[np.ndarray]:
         """Per-sample deltas :math:`d^{(l)}` of every layer from the output gradient ``d_out``; the
-        transposed reads :math:`W^\\top d` go through the tiles (:meth:`Tile.backward`)."""
+        transposed reads :math:`W^\\top d` go through the tiles (:meth:`Tile.backward`).
+
+        Parameters
+        ----------
+        cache : ForwardCache
+            From :meth:`forward`.
+        d_out : array_like
+            Per-sample output gradients, shape (batch, K).
+
+        Returns
+        -------
+        list of numpy.ndarray
+            The deltas :math:`d^{(l)}` of every layer, shape (batch, out_l).
+        """
         dphi = ACTIVATIONS[self.activation][1]
         deltas = [np.asarray(d_out, dtype=np.float64)]
         for k in range(len(self.layers) - 1, 0, -1):
@@ -133,7 +177,19 @@ class AnalogMLP:
         return deltas
 
     def update(self, cache: ForwardCache, deltas: list[np.ndarray], lr: float, accumulate: bool = False) -> None:
-        """Program every layer: :math:`\\Delta W^{(l)} = -\\eta\\, d^{(l)\\top} [a^{(l-1)}; 1]` (class docstring)."""
+        """Program every layer: :math:`\\Delta W^{(l)} = -\\eta\\, d^{(l)\\top} [a^{(l-1)}; 1]` (class docstring).
+
+        Parameters
+        ----------
+        cache : ForwardCache
+            From :meth:`forward`.
+        deltas : list of numpy.ndarray
+            From :meth:`backward`.
+        lr : float
+            Per-sample learning rate.
+        accumulate : bool
+            One event per batch with the summed gradient (else one per sample).
+        """
         for layer, a, d in zip(self.layers, cache.inputs, deltas):
             layer.update(a, d, lr, accumulate)
 
@@ -142,6 +198,22 @@ class AnalogMLP:
         """Forward, backward and update on one batch; returns the outputs ``out``.
 
         ``d_fn(out)`` gives the per-sample output gradients :math:`\\partial\\ell/\\partial o`.
+
+        Parameters
+        ----------
+        X : array_like
+            Inputs, shape (batch, layer_sizes[0]).
+        d_fn : callable
+            ``d_fn(out)`` gives the per-sample output gradients.
+        lr : float
+            Per-sample learning rate.
+        accumulate : bool
+            One event per batch with the summed gradient (else one per sample).
+
+        Returns
+        -------
+        numpy.ndarray
+            The outputs ``out`` before the update, shape (batch, K).
         """
         out, cache = self.forward(X, cache=True)
         self.update(cache, self.backward(cache, d_fn(out)), lr, accumulate)
@@ -154,14 +226,26 @@ class AnalogMLP:
         return [layer.weights for layer in self.layers]
 
     def program(self, weights) -> None:
-        """Set every layer's weights (clipped to the cells' bounds)."""
+        """Set every layer's weights (clipped to the cells' bounds).
+
+        Parameters
+        ----------
+        weights : list of array_like
+            One matrix per layer, shape ``(out_l, in_l + bias)``.
+        """
         if len(weights) != len(self.layers):
             raise invalid("AnalogMLP.program", "weights", f"a list of {len(self.layers)} matrices", len(weights))
         for layer, W in zip(self.layers, weights):
             layer.program(W)
 
     def statistics(self) -> list[dict[str, Any]]:
-        """Per layer, the recorded statistics (:meth:`TiledLinear.statistics`)."""
+        """Per layer, the recorded statistics (:meth:`TiledLinear.statistics`).
+
+        Returns
+        -------
+        list of dict
+            One dict per layer.
+        """
         return [layer.statistics() for layer in self.layers]
 
     def start_recording(self) -> None:

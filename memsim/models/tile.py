@@ -1,6 +1,6 @@
 """The crossbar tile: an ``out x in`` array of devices on a backend, read by VMMs, trained by pulses.
 
-Conventions (DESIGN.md, "Definitions"): ``Tile(rows=out, cols=in)``, ``y = W x``; an update requests
+Conventions (docs/design.md, section 'Definitions'): ``Tile(rows=out, cols=in)``, ``y = W x``; an update requests
 ``Delta W[j, i] = -lr * d[j] * x[i]`` with ``d = dL/dy``; weights are dimensionless device weights.
 """
 
@@ -47,10 +47,11 @@ class Tile:
     seed : int
         Run seed in ``[0, 2**64)``: the Philox key of all of this tile's noise.
     zero_shift : bool
-        Program a per-cell reference at each cell's symmetry point ``w_s`` (THEORY.md 2d): the tile's
-        effective weight is ``w - w_s`` (the reference's current is subtracted from every read), so
-        the device's pull acts towards 0 instead of towards a random reference vector. ``weights``,
-        ``program`` and ``statistics`` then speak effective weights.
+        Program a per-cell reference at each cell's symmetry point ``w_s`` (docs/theory.md, section
+        '2d. Up/down asymmetry, device-to-device variation, zero-shifting'): the tile's effective weight
+        is ``w - w_s`` (the reference's current is subtracted from every read), so the device's pull
+        acts towards 0 instead of towards a random reference vector. ``weights``, ``program`` and
+        ``statistics`` then speak effective weights.
 
     Notes
     -----
@@ -154,6 +155,11 @@ class Tile:
 
         ``w``: a real scalar (every cell) or an array of exactly ``(rows, cols)``; other shapes are refused
         rather than broadcast, complex values rather than cut to their real part.
+
+        Parameters
+        ----------
+        w : float or array_like
+            A real scalar (every cell) or an array of exactly ``(rows, cols)``.
         """
         if np.iscomplexobj(w):
             raise invalid("Tile.program", "w", "real numbers", "a complex array")
@@ -184,20 +190,53 @@ class Tile:
 
     def exact_forward(self, X) -> np.ndarray:
         """Ideal read ``X W_eff^T`` as sequential float64 dot products (what fused training computes):
-        ``w x`` minus, with zero-shifting, the reference's ``r x``."""
+        ``w x`` minus, with zero-shifting, the reference's ``r x``.
+
+        Parameters
+        ----------
+        X : array_like
+            Inputs, shape (batch, cols).
+
+        Returns
+        -------
+        numpy.ndarray
+            The ideal outputs, shape (batch, rows).
+        """
         X = np.asarray(X, dtype=np.float64)
         y = sequential_forward(self.device_weights, X)
         return y - sequential_forward(self.reference, X) if self.zero_shift else y
 
     def forward(self, x):
-        """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``, through the periphery."""
+        """``y = W x`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``, through the periphery.
+
+        Parameters
+        ----------
+        x : array_like
+            Inputs, shape (cols,) or (batch, cols).
+
+        Returns
+        -------
+        numpy.ndarray
+            The outputs, shape (rows,) or (batch, rows).
+        """
         xb, single = self._batch("x", x, self.cols)
         y = self._read(xb, transpose=False)
         return y[0] if single else y
 
     def backward(self, d):
         """``W^T d`` for ``d`` of shape ``(rows,)`` or ``(batch, rows)``, through the periphery
-        when ``periphery.backward``."""
+        when ``periphery.backward``.
+
+        Parameters
+        ----------
+        d : array_like
+            Output gradients, shape (rows,) or (batch, rows).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``W^T d``, shape (cols,) or (batch, cols).
+        """
         db, single = self._batch("d", d, self.rows)
         z = self._read(db, transpose=True)
         return z[0] if single else z
@@ -251,6 +290,7 @@ class Tile:
         Parameters
         ----------
         x : array_like, shape (cols,) or (batch, cols)
+            Inputs, one row per sample.
         d : array_like, shape (rows,) or (batch, rows)
             ``dL/dy`` per sample.
         lr : float
@@ -294,6 +334,23 @@ class Tile:
         :func:`~memsim.backends.base.sequential_forward` (with zero-shifting
         ``d = w x - (y + r x)``), then :meth:`update`; recording switches on
         at the first batch whose event index (counted from this call) reaches ``record_from``.
+
+        Parameters
+        ----------
+        X : array_like
+            Inputs, shape (n, cols).
+        Y : array_like
+            Targets, shape (n, rows) (or (n,) for one output).
+        order : array_like of int
+            The data order, shape (epochs, n): one permutation per epoch.
+        lrs : array_like
+            The per-sample learning rate of every epoch, shape (epochs,).
+        batch_size : int
+            Samples per batch.
+        accumulate : bool
+            One programming event per batch with the summed gradient (else one per sample).
+        record_from : int
+            Event index (counted from this call) at which recording starts; -1: never.
         """
         if accumulate and self.update_rule.kind == "pulse_coincidence":
             raise invalid("Tile.train_linear_epochs", "accumulate", "False with the 'pulse_coincidence' rule",

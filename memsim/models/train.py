@@ -1,10 +1,11 @@
 r"""The one trainer: in-place SGD of any network on tiles (a linear model is a one-layer network).
 
-Definitions (DESIGN.md): per-sample updates in a fresh permutation of the training set every epoch,
-drawn from the run seed (:func:`epoch_orders`, shared with the digital baseline); the per-sample
-learning rate of every epoch (:func:`learning_rates`); mini-batches of ``batch_size`` consecutive
-samples of the permutation, whose forward and backward passes read the weights at the batch start,
-then per-sample or accumulated programming (:class:`~memsim.models.mlp.AnalogMLP`). The averaging
+Definitions (docs/design.md, section 'Definitions'): per-sample updates in a fresh permutation of the
+training set every epoch, drawn from the run seed (:func:`epoch_orders`, shared with the digital
+baseline); the per-sample learning rate of every epoch (:func:`learning_rates`); mini-batches of
+``batch_size`` consecutive samples of the permutation, whose forward and backward passes read the
+weights at the batch start, then per-sample or accumulated programming
+(:class:`~memsim.models.mlp.AnalogMLP`). The averaging
 window opens at the first batch whose first event index reaches ``ceil(average_from * total_events)``;
 from then on every tile adds ``|Delta|/lr``, ``|Delta|/lr * w`` (``w`` read before the event) and
 ``w`` (after it) to its sums after every programming event.
@@ -46,7 +47,37 @@ __all__ = ["TrainResult", "train", "train_replicas", "epoch_orders", "learning_r
 
 @dataclass
 class TrainResult:
-    """What in-place training produced: per-layer lists of NumPy arrays (bias column last)."""
+    """What in-place training produced: per-layer lists of NumPy arrays (bias column last).
+
+    Parameters
+    ----------
+    weights_final : list of numpy.ndarray
+        Per layer: the weights at the end of training.
+    weights_mean : list of numpy.ndarray
+        Per layer: the weights averaged over the window (after every programming event).
+    weights_var : list or None
+        Per layer: variance of the epoch-end weights inside the window (the jitter); ``None`` if the window
+        holds fewer than two epoch ends.
+    statistics : list
+        Per layer: :meth:`~memsim.models.layers.TiledLinear.statistics` (``mean_abs_grad`` = ``E|g_i|``,
+        ``mean_abs_grad_w`` = ``E[|g_i| w_i]``, ``weights_mean``, pulse counts, ``events``, ...).
+    curves : dict
+        Per epoch: ``epoch``, ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy`` (exact
+        evaluation of the weights at the end of the epoch; accuracies NaN for regression).
+    orders : numpy.ndarray
+        The data order, shape (epochs, n).
+    lrs : numpy.ndarray
+        The per-sample learning rate of every epoch.
+    initial_weights : list of numpy.ndarray
+        Per layer: the weights programmed before training.
+    wall_s : float
+        Seconds of the whole training call (evaluation of the curves included).
+    path : str
+        ``"fused"`` or ``"step"`` (module docstring).
+    compute_s : float
+        Seconds spent training alone (per-epoch evaluation excluded; a shared replica call is split equally
+        among its replicas).
+    """
 
     weights_final: list[np.ndarray]
     weights_mean: list[np.ndarray]
@@ -75,13 +106,39 @@ class TrainResult:
 
 
 def epoch_orders(seed: int, n: int, epochs: int) -> np.ndarray:
-    """One fresh permutation of ``range(n)`` per epoch, from the run seed (shared with the baselines)."""
+    """One fresh permutation of ``range(n)`` per epoch, from the run seed (shared with the baselines).
+
+    Parameters
+    ----------
+    seed : int
+        The run seed.
+    n : int
+        Training samples.
+    epochs : int
+        Epochs.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The permutations, shape (epochs, n).
+    """
     g = data_generator(seed, 3)
     return np.stack([g.permutation(n) for _ in range(epochs)]).astype(np.int64)
 
 
 def learning_rates(config: TrainConfig) -> np.ndarray:
-    """The per-sample learning rate of every epoch."""
+    """The per-sample learning rate of every epoch.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The training settings (``lr`` and the schedule).
+
+    Returns
+    -------
+    numpy.ndarray
+        The per-sample learning rate of every epoch, shape (epochs,).
+    """
     lrs = np.full(config.epochs, config.lr)
     if config.lr_schedule == "step":
         for e in config.lr_step_epochs:
@@ -90,12 +147,40 @@ def learning_rates(config: TrainConfig) -> np.ndarray:
 
 
 def events_per_epoch(n: int, config: TrainConfig) -> int:
-    """Programming events per epoch: ``n`` per-sample, ``ceil(n / batch_size)`` accumulated."""
+    """Programming events per epoch: ``n`` per-sample, ``ceil(n / batch_size)`` accumulated.
+
+    Parameters
+    ----------
+    n : int
+        Training samples.
+    config : TrainConfig
+        The training settings.
+
+    Returns
+    -------
+    int
+        Programming events per epoch.
+    """
     return math.ceil(n / config.batch_size) if config.accumulate else n
 
 
 def targets(data: Dataset) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """``(y_train, y_test, n_classes)``: labels of a classification data set, or regression targets and ``None``."""
+    """``(y_train, y_test, n_classes)``: labels of a classification data set, or regression targets and ``None``.
+
+    Parameters
+    ----------
+    data : memsim.tasks.registry.Dataset
+        The data set.
+
+    Returns
+    -------
+    y_train : numpy.ndarray
+        Training labels or targets.
+    y_test : numpy.ndarray
+        Test labels or targets.
+    n_classes : int or None
+        Number of classes; ``None`` for regression.
+    """
     return np.asarray(data.y_train), np.asarray(data.y_test), getattr(data, "n_classes", None)
 
 
@@ -109,6 +194,22 @@ def initial_weights(layer_sizes, bias: bool, seed: int, init_std: float = 0.0) -
 
     Layer ``l`` of a network with hidden layers draws from ``data_generator(seed, 4, l)``; a
     one-layer network from ``data_generator(seed, 4)``. The tiles clip the values to the cells' bounds.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Layer sizes, inputs first.
+    bias : bool
+        Whether every layer has a bias column.
+    seed : int
+        The run seed.
+    init_std : float
+        Standard deviation of the initial weights; 0 for the defaults above.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per layer, shape ``(out, in + bias)``.
     """
     sizes = list(layer_sizes)
     out = []
@@ -292,7 +393,7 @@ def train(model: AnalogMLP, data: Dataset, config: TrainConfig, seed: int, loss:
     loss : {'mse', 'softmax', 'logistic'}
         The per-sample loss (:data:`memsim.network_math.LOSSES`).
     progress : bool or None
-        tqdm bar over epochs (``tqdm.auto``: the widget in a notebook, text elsewhere); ``None`` or
+        Show a tqdm bar over epochs (``tqdm.auto``: the widget in a notebook, text elsewhere); ``None`` or
         ``True``: shown, ``False``: none (``memsim run --quiet``, ``progress = false`` in a config, sweeps).
     initial : list of numpy.ndarray, optional
         Program these instead of :func:`initial_weights`.

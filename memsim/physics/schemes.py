@@ -1,7 +1,7 @@
 r"""Compound (residual-learning) training schemes: Tiki-Taka, its successors, mixed precision.
 
 Each scheme is a frozen dataclass of settings; :class:`memsim.models.compound.CompoundTile` runs it
-on ordinary :class:`~memsim.models.tile.Tile` s. Notation (DESIGN.md conventions): a mini-batch
+on ordinary :class:`~memsim.models.tile.Tile` s. Notation (docs/design.md, section 'Conventions'): a mini-batch
 requests the gradient :math:`G = \sum_b d_b x_b^\top` (``d = dL/dy``), the run's learning rate is
 :math:`\eta`; ``A`` is the fast array (device ``fast_device``), ``C`` the slow array (the run's
 ``[device]``), ``r`` A's reference, :math:`\gamma` = ``gamma``. The model weight (forward, backward,

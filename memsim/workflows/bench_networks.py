@@ -60,7 +60,20 @@ NETWORK_KEYS = ("kind", "workload", "samples_per_s", "rounds_samples_per_s", "pu
 
 def workload_data(task: str, max_samples: int | None = None) -> ClassificationData:
     """The peer's data of ``task`` ('digits' or 'mnist_like'; module docstring), optionally cut to
-    ``max_samples`` training samples."""
+    ``max_samples`` training samples.
+
+    Parameters
+    ----------
+    task : {'digits', 'mnist_like'}
+        The workload's data set.
+    max_samples : int or None
+        Keep at most this many training samples; ``None`` (or 0): all.
+
+    Returns
+    -------
+    memsim.tasks.classification.ClassificationData
+        The training and test data (10 classes).
+    """
     task = check_choice("workload_data", "task", task, ("digits", "mnist_like"))
     if task == "digits":
         from sklearn.datasets import load_digits

@@ -41,7 +41,33 @@ TOP_LEVEL = ("seed", "backend", "dtype", "progress") + SECTIONS + ("scheme",)
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A fully resolved run: seed, backend, dtype and one object per section."""
+    """A fully resolved run: seed, backend, dtype and one object per section.
+
+    Parameters
+    ----------
+    seed : int
+        The run seed in ``[0, 2**64)`` (data order, initial weights, device noise).
+    backend : str
+        ``"numba"``, ``"numpy"``, ``"cupy"`` or ``"auto"``.
+    dtype : str
+        Storage dtype of the weights (``"float64"`` or ``"float32"``).
+    progress : bool
+        Progress bars of ``memsim run`` / ``memsim sweep`` (not hashed: it changes no result).
+    task : object
+        The task (:mod:`memsim.tasks`).
+    device : memsim.physics.devices.base.PulsedDevice
+        The device model.
+    update : memsim.physics.updates.UpdateRule
+        The pulse-count rule.
+    train : memsim.models.config.TrainConfig
+        The training settings.
+    model : memsim.models.config.ModelConfig
+        The model options.
+    periphery : memsim.physics.periphery.Periphery
+        The periphery.
+    scheme : memsim.physics.schemes.Scheme or None
+        A compound scheme (``[scheme]``, :mod:`memsim.physics.schemes`); ``None``: plain in-place SGD.
+    """
 
     seed: int = 0
     backend: str = "numba"
@@ -59,7 +85,13 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The full resolved config (every default filled in), TOML/JSON-ready (``scheme`` only when set,
-        so configs without one keep their hashes)."""
+        so configs without one keep their hashes).
+
+        Returns
+        -------
+        dict
+            The resolved configuration, one table per section.
+        """
         out = {"seed": self.seed, "backend": self.backend, "dtype": self.dtype, "progress": self.progress,
                **{name: getattr(self, name).to_dict() for name in SECTIONS}}
         if self.scheme is not None:
@@ -152,6 +184,19 @@ def resolve_config(raw: dict[str, Any], base_dir: str | Path | None = None) -> R
 
     ``base_dir``: the folder relative file names of the task are resolved against (the config
     file's folder; ``None``: the working directory).
+
+    Parameters
+    ----------
+    raw : dict
+        The parsed TOML document.
+    base_dir : str or pathlib.Path or None
+        The folder relative file names of the task are resolved against (the config file's folder; ``None``:
+        the working directory).
+
+    Returns
+    -------
+    RunConfig
+        The resolved configuration.
     """
     for key in raw:
         if key not in TOP_LEVEL:
@@ -216,7 +261,18 @@ def _resolve_loss(model: ModelConfig, task: Any) -> ModelConfig:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file (errors name the file)."""
+    """Parse a TOML file (errors name the file).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The TOML file.
+
+    Returns
+    -------
+    dict
+        The parsed document.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"Config file {str(path)!r} is a directory, not a TOML file; give the path of the "
@@ -236,7 +292,18 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def config_dir(path: str | Path) -> str:
-    """The absolute folder of a config file (what its relative data paths are resolved against)."""
+    """The absolute folder of a config file (what its relative data paths are resolved against).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The TOML file.
+
+    Returns
+    -------
+    str
+        The absolute folder of the file.
+    """
     return os.path.dirname(os.path.abspath(os.path.expanduser(str(path))))
 
 
@@ -245,6 +312,16 @@ def load_config(path: str | Path) -> RunConfig:
 
     An empty file (or one with only comments) is refused: it would silently run the whole default
     experiment. ``resolve_config({})`` still gives the defaults to code that asks for them.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The TOML file.
+
+    Returns
+    -------
+    RunConfig
+        The resolved configuration.
     """
     raw = load_toml(path)
     if not raw:

@@ -40,12 +40,36 @@ __all__ = ["run", "run_summary", "run_summaries", "build_model", "linear_theory_
 
 
 def linear_theory_applies(config: Any) -> bool:
-    """Whether the linear theory's analysis applies: one layer, the ``mse`` loss, a regression task."""
+    """Whether the linear theory's analysis applies: one layer, the ``mse`` loss, a regression task.
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The resolved run configuration.
+
+    Returns
+    -------
+    bool
+        True for one layer, the ``mse`` loss and a regression task.
+    """
     return not config.model.hidden and config.model.loss == "mse" and not is_classification_task(config.task)
 
 
 def build_model(config: RunConfig, data: Any) -> AnalogMLP:
-    """The network of a run config for ``data``: ``[d, *hidden, outputs of the loss]`` on tiles."""
+    """The network of a run config for ``data``: ``[d, *hidden, outputs of the loss]`` on tiles.
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The resolved run configuration.
+    data : memsim.tasks.registry.Dataset
+        The run's data set.
+
+    Returns
+    -------
+    memsim.models.mlp.AnalogMLP
+        The network on tiles.
+    """
     mc = config.model
     y, _, n_classes = targets(data)
     sizes = [np.shape(data.X_train)[1], *mc.hidden, get_loss(mc.loss).n_outputs(n_classes, y)]
@@ -58,7 +82,7 @@ def _linear_analysis(config: RunConfig, data: Any, model: AnalogMLP,
                      result: TrainResult) -> tuple[dict[str, Any], dict[str, Any]]:
     """The linear theory for a one-layer MSE regression (one output): lambda fit, predictions, digital SGD.
 
-    A comparison-side quantity that cannot be computed (DESIGN.md, "Failures") does not fail the run:
+    A comparison-side quantity that cannot be computed (docs/design.md, section 'Failures') does not fail the run:
     a lambda fit or prediction that does not converge (:class:`~memsim.errors.ConvergenceError`) or a
     digital SGD that diverges (:class:`~memsim.errors.DivergenceError`) leaves its entries NaN
     (``null`` in ``summary.json``), with one ``{"quantity", "reason"}`` entry per quantity in
@@ -137,10 +161,24 @@ def _linear_analysis(config: RunConfig, data: Any, model: AnalogMLP,
 def run_summary(config: RunConfig, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one configuration and return ``(summary, arrays for figures)`` without writing anything.
 
-    Only the in-place training can fail the run (DESIGN.md, "Failures"): an exception from it, or
+    Only the in-place training can fail the run (docs/design.md, section 'Failures'): an exception from it, or
     non-finite in-place weights (:class:`~memsim.errors.TrainingError`; ``memsim run`` exits 1).
     Comparison-side quantities that cannot be computed are NaN (``null``) with their reasons in the
     summary's ``failures`` list (``{"quantity": ..., "reason": ...}``) and in ``regime_warnings``.
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The resolved run configuration.
+    progress : bool or None
+        Progress bar over epochs (:func:`memsim.models.train.train`); ``None``: shown.
+
+    Returns
+    -------
+    summary : dict
+        The run's summary (JSON-able).
+    arrays : dict
+        Arrays for the figures and ``weights.npz``.
     """
     t0, data, model = _prepare(config)
     result = train(model, data, config.train, config.seed, loss=config.model.loss, progress=progress)
@@ -225,7 +263,18 @@ def _finish(config: RunConfig, t0: float, data: Any, model: AnalogMLP, result: T
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """A few lines for the console (``memsim run``): the penalty, or accuracies and the per-weight comparison."""
+    """A few lines for the console (``memsim run``): the penalty, or accuracies and the per-weight comparison.
+
+    Parameters
+    ----------
+    summary : dict
+        A run's summary.
+
+    Returns
+    -------
+    list of str
+        The console lines.
+    """
     def f(key: str) -> str:
         v = summary.get(key)
         return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
@@ -271,6 +320,26 @@ def run(config: RunConfig, out_dir: str | Path | None = None, progress: bool | N
     outputs are written into a temporary folder beside ``out_dir`` and swapped in as a whole
     (:func:`~memsim.workflows.outputs.publish_run_folder`), so the folder never holds a mix of runs.
     ``summary["provenance"]["config_hash"]`` names the config of a written run.
+
+    Parameters
+    ----------
+    config : memsim.workflows.config.RunConfig
+        The resolved run configuration.
+    out_dir : str or pathlib.Path or None
+        The run folder; ``None``: write nothing.
+    progress : bool or None
+        Progress bar over epochs (:func:`memsim.models.train.train`); ``None``: shown.
+    figures : bool
+        Draw the figures.
+    overwrite : bool
+        Replace a folder memsim did not write for this config.
+    figure_format : {'png', 'pdf', 'svg'}
+        Format of the figures.
+
+    Returns
+    -------
+    dict
+        The run's summary.
     """
     if out_dir is not None:
         if figures:

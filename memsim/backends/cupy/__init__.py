@@ -25,6 +25,11 @@ _FIX = "Fix: pip install 'memsim[gpu]' (cupy-cuda12x) on a machine with an NVIDI
 def import_cupy():
     """Import cupy and check that a CUDA device is usable.
 
+    Returns
+    -------
+    module
+        The ``cupy`` module.
+
     Raises
     ------
     BackendUnavailableError
@@ -47,7 +52,15 @@ def import_cupy():
 
 
 def gpu_status() -> tuple[bool, str]:
-    """``(True, device description)`` when the CuPy backend can run here, else ``(False, reason)``."""
+    """``(True, device description)`` when the CuPy backend can run here, else ``(False, reason)``.
+
+    Returns
+    -------
+    usable : bool
+        Whether the CuPy backend can run here.
+    message : str
+        The device description, or the reason it cannot run.
+    """
     try:
         cupy = import_cupy()
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
@@ -68,6 +81,11 @@ class CupyBackend(CudaKernelBackend):
     cached by source text (one module per device model, or per instance when a model generates its
     formulas). Results match the Numba backend bit for bit except where CUDA's ``log``/``exp`` (the
     ziggurat's rare slow path) or a transcendental in a formula differ from glibc by an ulp.
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        Storage dtype of the weights (``float64`` or ``float32``).
 
     Raises
     ------
@@ -97,7 +115,13 @@ class CupyBackend(CudaKernelBackend):
         self.xp.cuda.Device().synchronize()
 
     def peak_bandwidth(self) -> float:
-        """Theoretical memory bandwidth of the current device in bytes/s (2 x memory clock x bus width)."""
+        """Theoretical memory bandwidth of the current device in bytes/s (2 x memory clock x bus width).
+
+        Returns
+        -------
+        float
+            Bytes per second.
+        """
         props = self.xp.cuda.runtime.getDeviceProperties(self.xp.cuda.Device().id)
         return 2.0 * props["memoryClockRate"] * 1e3 * props["memoryBusWidth"] / 8.0
 
@@ -111,7 +135,18 @@ class CupyBackend(CudaKernelBackend):
     # ---------------------------------------------------------------- kernels
     def module(self, device):
         """The ``cupy.RawModule`` of a device (instance or class) for this backend's dtype (``None``: the
-        random-number kernels), compiled by NVRTC on first use and cached by source text."""
+        random-number kernels), compiled by NVRTC on first use and cached by source text.
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice or type or None
+            A device instance or model class; ``None``: the random-number kernels.
+
+        Returns
+        -------
+        cupy.RawModule
+            The compiled module.
+        """
         source = self.source_for(device)
         with self._lock:
             mod = self._modules.get(source)

@@ -45,7 +45,15 @@ _KERNEL_RE = re.compile(r'^extern "C" __global__ void (\w+)\(([^)]*)\)\s*$', re.
 
 @dataclass(frozen=True)
 class KernelParam:
-    """One kernel parameter: C type (normalised, e.g. ``"double*"``, ``"unsigned int"``) and name."""
+    """One kernel parameter: C type (normalised, e.g. ``"double*"``, ``"unsigned int"``) and name.
+
+    Parameters
+    ----------
+    ctype : str
+        The normalised C type, e.g. ``"double*"`` or ``"unsigned int"``.
+    name : str
+        The parameter name.
+    """
 
     ctype: str
     name: str
@@ -68,7 +76,18 @@ def _weight_ctype(dtype) -> str:
 
 def cell_parameter_rows(device) -> tuple[str, ...]:
     """Rows of the per-cell parameter array the kernels read, in order (as the Numba codegen):
-    ``cell_parameters + ("up_down", "stuck")`` (= ``PulsedDevice.all_cell_parameters``)."""
+    ``cell_parameters + ("up_down", "stuck")`` (= ``PulsedDevice.all_cell_parameters``).
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice or type
+        A device instance or model class.
+
+    Returns
+    -------
+    tuple of str
+        The row names.
+    """
     return tuple(device.cell_parameters) + ("up_down", "stuck")
 
 
@@ -117,6 +136,11 @@ def generate_source(device, dtype="float64") -> str:
         generate them per instance) or a registered model class (its default instance).
     dtype : {"float32", "float64"}
         Weight storage; every event is computed in float64 (``weight_t`` in the source).
+
+    Returns
+    -------
+    str
+        The CUDA source.
     """
     device_cls = device if isinstance(device, type) else type(device)
     formulas = tuple(device_formulas(device).items())
@@ -131,7 +155,18 @@ def generate_rng_source() -> str:
 
 
 def source_sha256(source: str) -> str:
-    """Hex SHA-256 of a source string (how tests check that NVRTC and the host compiler saw the same text)."""
+    """Hex SHA-256 of a source string (how tests check that NVRTC and the host compiler saw the same text).
+
+    Parameters
+    ----------
+    source : str
+        A source text.
+
+    Returns
+    -------
+    str
+        The hex SHA-256 of its UTF-8 bytes.
+    """
     return hashlib.sha256(source.encode()).hexdigest()
 
 
@@ -147,5 +182,11 @@ def _param(text: str) -> KernelParam:
 
 @functools.lru_cache(maxsize=64)
 def kernel_signatures(source: str) -> dict[str, tuple[KernelParam, ...]]:
-    """Parameters of every ``extern "C" __global__`` kernel of a generated source, in order."""
+    """Parameters of every ``extern "C" __global__`` kernel of a generated source, in order.
+
+    Parameters
+    ----------
+    source : str
+        A generated CUDA source.
+    """
     return {m.group(1): tuple(_param(p) for p in m.group(2).split(",")) for m in _KERNEL_RE.finditer(source)}

@@ -1,7 +1,7 @@
 """Run the generated CUDA kernels on the CPU: host C++ compilation of the exact NVRTC source, called through ctypes.
 
-This is how CI checks the GPU kernels' arithmetic and random streams without a GPU (DESIGN.md,
-"Testing GPU code on machines without a GPU"). It never imports cupy.
+This is how CI checks the GPU kernels' arithmetic and random streams without a GPU (docs/design.md,
+section 'Testing GPU code without a GPU'). It never imports cupy.
 
 How it works
 ------------
@@ -148,13 +148,24 @@ _BY_SOURCE: dict[str, "HostModule"] = {}
 
 
 def cache_dir() -> Path:
-    """Folder of compiled emulation libraries: ``$MEMSIM_CACHE_DIR/cuda-emulated`` (default ``~/.cache/memsim``)."""
+    """Folder of compiled emulation libraries: ``$MEMSIM_CACHE_DIR/cuda-emulated`` (default ``~/.cache/memsim``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
     root = os.environ.get("MEMSIM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "memsim")
     return Path(root) / "cuda-emulated"
 
 
 def compiler() -> str:
     """The host C++ compiler: ``$CXX`` or ``g++``.
+
+    Returns
+    -------
+    str
+        The compiler command.
 
     Raises
     ------
@@ -178,7 +189,18 @@ def _launcher(name: str, params) -> str:
 
 
 def host_source(kernel_source: str) -> str:
-    """Shim + ``kernel_source`` (byte for byte) + launchers: the file the host compiler sees."""
+    """Shim + ``kernel_source`` (byte for byte) + launchers: the file the host compiler sees.
+
+    Parameters
+    ----------
+    kernel_source : str
+        A generated CUDA kernel source.
+
+    Returns
+    -------
+    str
+        The host C++ source.
+    """
     sigs = kernel_signatures(kernel_source)
     launchers = "\n".join(_launcher(name, params) for name, params in sigs.items())
     return SHIM + kernel_source + '\n#line 1 "memsim_launchers.cpp"\n' + launchers
@@ -186,6 +208,13 @@ def host_source(kernel_source: str) -> str:
 
 class HostModule:
     """A host-compiled kernel source: launch its kernels with NumPy arrays.
+
+    Parameters
+    ----------
+    kernel_source : str
+        The kernel source (exactly what NVRTC compiles).
+    path : pathlib.Path
+        The shared library.
 
     Attributes
     ----------
@@ -215,6 +244,22 @@ class HostModule:
 
         ``args`` maps parameter names to NumPy arrays or scalars. ``threaded``: run each block's threads
         as real threads (needed by kernels that call ``__syncthreads`` with more than one thread per block).
+
+        Parameters
+        ----------
+        kernel : str
+            The kernel name.
+        grid : int
+            Blocks.
+        block : int
+            Threads per block.
+        args : dict
+            Parameter name -> NumPy array or scalar.
+        weight_dtype : numpy.dtype
+            The dtype of the weight arrays.
+        threaded : bool
+            Run each block's threads as real threads (needed by kernels that call ``__syncthreads`` with more
+            than one thread per block).
         """
         params = self.signatures[kernel]
         packed = pack_arguments(kernel, params, args, weight_dtype, lambda a: a.ctypes.data)
@@ -233,7 +278,18 @@ def _compiler_id(cxx: str) -> tuple[str, ...]:
 
 
 def compile_host(kernel_source: str) -> HostModule:
-    """Compile (or load from the cache folder) the host version of a kernel source; cached per process."""
+    """Compile (or load from the cache folder) the host version of a kernel source; cached per process.
+
+    Parameters
+    ----------
+    kernel_source : str
+        A generated CUDA kernel source.
+
+    Returns
+    -------
+    HostModule
+        The compiled module.
+    """
     module = _BY_SOURCE.get(kernel_source)
     if module is not None:
         return module
@@ -290,7 +346,18 @@ class EmulatedCudaBackend(CudaKernelBackend):
         return self.train_block_size
 
     def module(self, device) -> HostModule:
-        """The host-compiled kernels of ``device`` (``None``: the random-number kernels)."""
+        """The host-compiled kernels of ``device`` (``None``: the random-number kernels).
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice or type or None
+            A device instance or model class; ``None``: the random-number kernels.
+
+        Returns
+        -------
+        HostModule
+            The host-compiled kernels.
+        """
         return compile_host(self.source_for(device))
 
     def _launch(self, device, kernel, grid, block, args, barrier=False):
@@ -301,6 +368,16 @@ def formula_probe_source(func) -> str:
     """CUDA source evaluating the translated ``func`` elementwise: kernel ``ms_probe(args, n, out)``.
 
     ``args`` holds one row of ``n`` doubles per argument of ``func`` (``up``: nonzero is true).
+
+    Parameters
+    ----------
+    func : callable
+        A formula function (the formula subset).
+
+    Returns
+    -------
+    str
+        The CUDA source.
     """
     names = [a.arg for a in check_formula(func).args.args]
     call = ", ".join(f"(args[{k} * n + t] != 0.0)" if name == "up" else f"args[{k} * n + t]"
@@ -317,6 +394,16 @@ def formula_probe(func):
 
     For checking a device formula's translation against Python and Numba on chosen inputs
     (``memsim/backends/cupy/README.md``).
+
+    Parameters
+    ----------
+    func : callable
+        A formula function (the formula subset).
+
+    Returns
+    -------
+    callable
+        ``f(*arrays) -> float64 array``, elementwise.
     """
     module = compile_host(formula_probe_source(func))
     n_args = len(check_formula(func).args.args)

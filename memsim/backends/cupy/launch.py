@@ -28,6 +28,26 @@ def pack_arguments(kernel: str, params: tuple[KernelParam, ...], values: dict, w
     passed through ``pointer(array)``; a parameter of ``OPTIONAL_POINTERS`` left out is passed as
     ``null`` (the launcher's null pointer).
 
+    Parameters
+    ----------
+    kernel : str
+        The kernel name (for messages).
+    params : tuple of KernelParam
+        The kernel's parsed parameters.
+    values : dict
+        Parameter name -> array or scalar.
+    weight_dtype : numpy.dtype
+        The dtype of the weight arrays.
+    pointer : callable
+        Turns an array into the launcher's pointer argument.
+    null : object, optional
+        The launcher's null pointer, for optional pointers left out.
+
+    Returns
+    -------
+    list
+        The arguments in signature order.
+
     Raises
     ------
     TypeError
@@ -60,6 +80,11 @@ class CudaKernelBackend(Backend):
 
     One thread per cell for ``pulse_update`` / ``pulse_update_dense`` (a cell's events are applied in
     order by its own thread); one block per output row for the fused ``train_linear_epochs``.
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        Storage dtype of the weights (``float64`` or ``float32``).
     """
 
     #: Threads per block of the per-cell kernels.
@@ -95,7 +120,18 @@ class CudaKernelBackend(Backend):
 
     def source_for(self, device) -> str:
         """The CUDA source of a device (instance or model class) with this backend's dtype; ``None``: the
-        random-number kernels."""
+        random-number kernels.
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice or type or None
+            A device instance or model class; ``None``: the random-number kernels.
+
+        Returns
+        -------
+        str
+            The CUDA source.
+        """
         return generate_rng_source() if device is None else self.kernel_source(device, self.dtype)
 
     def _launch(self, device, kernel: str, grid: int, block: int, args: dict, barrier: bool = False):
@@ -187,6 +223,46 @@ class CudaKernelBackend(Backend):
         """Fused version of :meth:`Backend.train_linear_epochs` (bit-identical arithmetic, one launch).
 
         Pulse coincidence runs the generic step-by-step loop (its bit streams are per batch), as on Numba.
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice
+            The device model (its formulas and scalar settings).
+        rule : memsim.physics.updates.UpdateRule
+            The pulse-count rule.
+        weights : array
+            The tile's weights on this backend, shape (rows, cols); updated in place.
+        cell_params : array
+            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
+            1).
+        X : array
+            Inputs, float64, shape (n, cols).
+        Y : array
+            Targets, float64, shape (n, rows).
+        order : array
+            Int64, shape (epochs, n): the sample order of each epoch.
+        lrs : array
+            Float64, shape (epochs,): the per-sample learning rate of each epoch.
+        batch_size : int
+            Samples per batch: the forward pass of a batch uses the weights at its start.
+        accumulate : bool
+            One event per batch with the summed gradient instead of one per sample.
+        step : int
+            Event counter of the first programming event.
+        seed : int
+            The run seed (the Philox key).
+        record_from : int
+            Recording is on for batches whose first event index (from 0 in this call) is at least this; -1:
+            never.
+        stats : TileStatistics
+            The recording arrays, updated in place.
+
+        Returns
+        -------
+        events : int
+            Programming events applied.
+        recorded_events : int
+            Events applied while recording.
         """
         self._check_rule(rule, dense=accumulate)
         if rule.kind == "pulse_coincidence":
@@ -214,7 +290,24 @@ class CudaKernelBackend(Backend):
     # ---------------------------------------------------------------- random numbers
     def normals(self, *, shape, seed, step, stream):
         """Compiled version of :meth:`Backend.normals` (kernel ``ms_flat_normals``; same bits up to the
-        ulp-level differences of ``log``/``cos``/``sin``)."""
+        ulp-level differences of ``log``/``cos``/``sin``).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Shape of the result.
+        seed : int
+            The run seed (the Philox key).
+        step : int
+            Event counter of the first programming event.
+        stream : int
+            The Philox stream (one of the ``STREAM_*`` constants of :mod:`memsim.rng`).
+
+        Returns
+        -------
+        array
+            Standard normals, float64.
+        """
         k0, k1 = rng.seed_to_key(seed)
         size = int(np.prod(shape))
         out = self.xp.zeros(size, dtype=np.float64)
@@ -225,7 +318,20 @@ class CudaKernelBackend(Backend):
         return out.reshape(shape)
 
     def philox_blocks(self, ctr, seed: int) -> np.ndarray:
-        """Raw Philox blocks for counters ``ctr`` (n, 4) through the kernel ``ms_philox_blocks`` (tests)."""
+        """Raw Philox blocks for counters ``ctr`` (n, 4) through the kernel ``ms_philox_blocks`` (tests).
+
+        Parameters
+        ----------
+        ctr : array_like of uint32
+            Counters, shape (n, 4).
+        seed : int
+            The run seed (the Philox key).
+
+        Returns
+        -------
+        numpy.ndarray of uint32
+            The blocks, shape (n, 4).
+        """
         k0, k1 = rng.seed_to_key(seed)
         ctr = self.asarray(np.ascontiguousarray(ctr, dtype=np.uint32), dtype=np.uint32)
         out = self.xp.zeros(ctr.shape, dtype=np.uint32)
@@ -235,7 +341,26 @@ class CudaKernelBackend(Backend):
         return self.to_numpy(out)
 
     def philox_normals(self, n_cells: int, n_per: int, seed: int, step: int, stream: int) -> np.ndarray:
-        """``out[c, p]`` = normal number ``p`` of cell ``c`` (:func:`memsim.rng.normals`) from the kernel."""
+        """``out[c, p]`` = normal number ``p`` of cell ``c`` (:func:`memsim.rng.normals`) from the kernel.
+
+        Parameters
+        ----------
+        n_cells : int
+            Cells.
+        n_per : int
+            Normal numbers per cell.
+        seed : int
+            The run seed.
+        step : int
+            The step counter.
+        stream : int
+            The Philox stream.
+
+        Returns
+        -------
+        numpy.ndarray
+            The normals, shape (n_cells, n_per).
+        """
         k0, k1 = rng.seed_to_key(seed)
         out = self.xp.zeros((n_cells, n_per), dtype=np.float64)
         self._launch(None, "ms_philox_normals", self._grid(n_cells), self.block_size,

@@ -25,6 +25,11 @@ class NvrtcError(RuntimeError):
 def load_nvrtc():
     """Import ``cupy.cuda.nvrtc`` and check that the NVRTC library loads.
 
+    Returns
+    -------
+    module
+        ``cupy.cuda.nvrtc``.
+
     Raises
     ------
     BackendUnavailableError
@@ -42,7 +47,15 @@ def load_nvrtc():
 
 
 def nvrtc_version() -> tuple[int, int]:
-    """(major, minor) of the NVRTC library."""
+    """(major, minor) of the NVRTC library.
+
+    Returns
+    -------
+    major : int
+        Major version.
+    minor : int
+        Minor version.
+    """
     return tuple(load_nvrtc().getVersion())
 
 
@@ -50,9 +63,23 @@ def compile_ptx(source: str, arch: str = "compute_80", name: str = "memsim_kerne
                 options: tuple[str, ...] = NVRTC_OPTIONS) -> tuple[str, str]:
     """Compile ``source`` to PTX for the virtual architecture ``arch``; no GPU needed.
 
+    Parameters
+    ----------
+    source : str
+        The CUDA source.
+    arch : str
+        The virtual architecture.
+    name : str
+        The file name NVRTC reports.
+    options : tuple of str
+        NVRTC options.
+
     Returns
     -------
-    (ptx, log) : tuple of str
+    ptx : str
+        The PTX.
+    log : str
+        The compiler log.
 
     Raises
     ------

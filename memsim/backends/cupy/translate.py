@@ -122,7 +122,20 @@ class TranslationError(FormulaError):
 
 
 def device_function_name(device, formula: str = "mean_step") -> str:
-    """Name of the ``__device__`` function of one formula of a model: ``ms_<formula>_<kind>``."""
+    """Name of the ``__device__`` function of one formula of a model: ``ms_<formula>_<kind>``.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice or type
+        A device instance or model class.
+    formula : str
+        The formula's name.
+
+    Returns
+    -------
+    str
+        The C function name.
+    """
     return f"ms_{formula}_{device.kind}"
 
 
@@ -131,6 +144,16 @@ def device_formulas(device) -> dict[str, str]:
 
     ``device`` is a model instance (its ``formula_sources()``, which may be generated per instance) or a
     model class (its default instance). A model without ``step_spread`` gets the constant 1.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice or type
+        A device instance or model class.
+
+    Returns
+    -------
+    dict of {str: str}
+        Formula name -> source text.
     """
     if isinstance(device, type):
         device = device()
@@ -145,7 +168,18 @@ def device_formulas(device) -> dict[str, str]:
 
 
 def translate_device(device) -> str:
-    """The CUDA ``__device__`` functions of every formula of a model (instance or class), in order."""
+    """The CUDA ``__device__`` functions of every formula of a model (instance or class), in order.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice or type
+        A device instance or model class.
+
+    Returns
+    -------
+    str
+        The CUDA source of the functions.
+    """
     kind = device.kind
     owner = device.__name__ if isinstance(device, type) else type(device).__name__
     return "\n".join(translate_source(src, device_function_name(device, name), label=f"{kind}: {owner}.{name}")
@@ -158,6 +192,18 @@ def function_from_source(source: str, namespace: dict | None = None):
     The text is registered in ``linecache`` under a name derived from its hash, so
     :func:`~memsim.physics.devices.formula.check_formula` (which reads a function's source) checks it as it
     would a model's static method.
+
+    Parameters
+    ----------
+    source : str
+        Formula source text (``def f(...): ...``).
+    namespace : dict or None
+        Extra globals of the function (``math`` is always there).
+
+    Returns
+    -------
+    callable
+        The function.
     """
     import math as _math
 
@@ -173,7 +219,22 @@ def function_from_source(source: str, namespace: dict | None = None):
 
 
 def translate_source(source: str, name: str, label: str | None = None) -> str:
-    """:func:`translate_formula` for formula source text (``def f(...): ...``), e.g. generated per instance."""
+    """:func:`translate_formula` for formula source text (``def f(...): ...``), e.g. generated per instance.
+
+    Parameters
+    ----------
+    source : str
+        Formula source text.
+    name : str
+        The C function name.
+    label : str or None
+        First-line comment.
+
+    Returns
+    -------
+    str
+        The CUDA function.
+    """
     return translate_formula(function_from_source(source), name, label)
 
 
@@ -188,6 +249,11 @@ def translate_formula(func, name: str, label: str | None = None) -> str:
         The C function name.
     label : str, optional
         First-line comment (default: the function's qualified name).
+
+    Returns
+    -------
+    str
+        The CUDA function.
 
     Raises
     ------

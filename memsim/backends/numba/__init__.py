@@ -24,7 +24,13 @@ def _pick(module, name: str, work: int):
 
 
 class NumbaBackend(Backend):
-    """Per-device kernels generated from the device formula (see ``memsim/backends/README.md``)."""
+    """Per-device kernels generated from the device formula (see ``memsim/backends/README.md``).
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        Storage dtype of the weights (``float64`` or ``float32``).
+    """
 
     name = "numba"
 
@@ -70,7 +76,22 @@ class NumbaBackend(Backend):
             stats.events_truncated, stats.pulses_lost)
 
     def sequential_mvm(self, *, weights, v, transpose=False):
-        """Compiled version of :meth:`Backend.sequential_mvm` (same bits)."""
+        """Compiled version of :meth:`Backend.sequential_mvm` (same bits).
+
+        Parameters
+        ----------
+        weights : numpy.ndarray
+            The weights, shape (rows, cols).
+        v : array_like
+            The vectors, shape (batch, cols), or (batch, rows) with ``transpose``.
+        transpose : bool
+            Compute ``v W`` instead of ``v W^T``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The products, float64, shape (batch, rows), or (batch, cols) with ``transpose``.
+        """
         from .dense import sequential_mvm
 
         v = np.ascontiguousarray(v, dtype=np.float64)
@@ -79,7 +100,24 @@ class NumbaBackend(Backend):
         return out
 
     def normals(self, *, shape, seed, step, stream):
-        """Compiled version of :meth:`Backend.normals` (same bits)."""
+        """Compiled version of :meth:`Backend.normals` (same bits).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Shape of the result.
+        seed : int
+            The run seed (the Philox key).
+        step : int
+            Event counter of the first programming event.
+        stream : int
+            The Philox stream (one of the ``STREAM_*`` constants of :mod:`memsim.rng`).
+
+        Returns
+        -------
+        array
+            Standard normals, float64.
+        """
         from .philox import fill_flat_normals
 
         k0, k1 = rng.seed_to_key(seed)
@@ -92,6 +130,46 @@ class NumbaBackend(Backend):
         """Fused version of :meth:`Backend.train_linear_epochs` (bit-identical, one compiled call).
 
         Pulse coincidence runs the generic step-by-step loop (its bit streams are per batch).
+
+        Parameters
+        ----------
+        device : memsim.physics.devices.base.PulsedDevice
+            The device model (its formulas and scalar settings).
+        rule : memsim.physics.updates.UpdateRule
+            The pulse-count rule.
+        weights : array
+            The tile's weights on this backend, shape (rows, cols); updated in place.
+        cell_params : array
+            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
+            1).
+        X : array
+            Inputs, float64, shape (n, cols).
+        Y : array
+            Targets, float64, shape (n, rows).
+        order : array
+            Int64, shape (epochs, n): the sample order of each epoch.
+        lrs : array
+            Float64, shape (epochs,): the per-sample learning rate of each epoch.
+        batch_size : int
+            Samples per batch: the forward pass of a batch uses the weights at its start.
+        accumulate : bool
+            One event per batch with the summed gradient instead of one per sample.
+        step : int
+            Event counter of the first programming event.
+        seed : int
+            The run seed (the Philox key).
+        record_from : int
+            Recording is on for batches whose first event index (from 0 in this call) is at least this; -1:
+            never.
+        stats : TileStatistics
+            The recording arrays, updated in place.
+
+        Returns
+        -------
+        events : int
+            Programming events applied.
+        recorded_events : int
+            Events applied while recording.
         """
         if rule.kind == "pulse_coincidence":
             return super().train_linear_epochs(
@@ -125,6 +203,7 @@ class NumbaBackend(Backend):
         sizes : sequence of int
             Layer sizes.
         bias : bool
+            Whether every layer has a bias column.
         activation, loss : int
             Codes (:data:`memsim.network_math.ACTIVATION_CODES`, ``LOSS_CODES``).
         replicas : list of dict

@@ -52,14 +52,31 @@ from memsim.backends.numba.philox import (MASK32, normal, philox4x32_10, stream_
 
 
 def cache_dir() -> Path:
-    """Folder of generated kernel modules: ``$MEMSIM_CACHE_DIR`` or ``~/.cache/memsim/numba``."""
+    """Folder of generated kernel modules: ``$MEMSIM_CACHE_DIR`` or ``~/.cache/memsim/numba``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
     root = os.environ.get("MEMSIM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "memsim")
     return Path(root) / "numba"
 
 
 def generate_source(device) -> str:
     """The full text of the kernel module for a device: its formulas and the pulse law (each an
-    ``@njit(cache=True)`` function) pasted before the template, whose placeholders are filled."""
+    ``@njit(cache=True)`` function) pasted before the template, whose placeholders are filled.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The device (instance).
+
+    Returns
+    -------
+    str
+        The module's source text.
+    """
     device_cls = type(device)
     names = device_cls.cell_parameters + ("up_down", "stuck")
     load = "\n".join(f"    {name} = pc[{k}, jp, ip]" for k, name in enumerate(names))  # jp, ip: see apply_pulses
@@ -92,6 +109,16 @@ def kernel_module(device) -> ModuleType:
     """Import (writing it first if needed) the kernel module of a device; cached per process.
 
     Devices of one class share a module unless their formulas are generated per instance.
+
+    Parameters
+    ----------
+    device : memsim.physics.devices.base.PulsedDevice
+        The device (instance).
+
+    Returns
+    -------
+    types.ModuleType
+        The imported kernel module.
     """
     key = (type(device), tuple(device.formula_sources().values()))
     module = _BY_FORMULAS.get(key)

@@ -4,12 +4,24 @@ import numba
 
 
 def get_num_threads() -> int:
-    """Threads Numba's parallel kernels use now."""
+    """Threads Numba's parallel kernels use now.
+
+    Returns
+    -------
+    int
+        The thread count.
+    """
     return numba.get_num_threads()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the threads of Numba's parallel kernels (results never depend on it)."""
+    """Set the threads of Numba's parallel kernels (results never depend on it).
+
+    Parameters
+    ----------
+    n : int
+        The thread count, at most :func:`max_threads`.
+    """
     numba.set_num_threads(int(n))
 
 

@@ -73,7 +73,37 @@ def _class_formula_sources(cls) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class PulsedDevice:
-    """Common parameters of every pulsed device model (see the module docstring for the physics)."""
+    """Common parameters of every pulsed device model (see the module docstring for the physics).
+
+    Parameters
+    ----------
+    dw_min : float
+        Nominal step of one pulse at the reference state, in weight units; in (0, w_max - w_min].
+    w_max : float
+        Upper weight bound (dimensionless device weight).
+    w_min : float or None
+        Lower weight bound; ``None`` means ``-w_max``.
+    up_down : float
+        Up/down asymmetry beta: up steps x(1 + beta), down steps x(1 - beta); in (-1, 1).
+    dw_min_std : float
+        Cycle-to-cycle noise sigma (meaning set by ``c2c_mode``); >= 0.
+    c2c_mode : str
+        'multiplicative', 'additive' or 'neurosim' (module docstring).
+    dw_min_dtod : float
+        Relative device-to-device spread of ``dw_min``; >= 0.
+    w_max_dtod : float
+        Relative device-to-device spread of ``w_max``; >= 0.
+    w_min_dtod : float
+        Relative device-to-device spread of ``w_min``; >= 0.
+    up_down_dtod : float
+        Absolute device-to-device spread of ``up_down``; >= 0.
+    stuck_prob : float
+        Probability that a cell is stuck (drawn once per cell from the seed); in [0, 1].
+    stuck_at : str
+        Value of a stuck cell: 'w_min', 'w_max' (the cell's own bounds) or 'initial' (its state when the tile
+        is created, 0 clipped to the bounds). A stuck cell receives its pulses (they are counted) but does not
+        move, and ``Tile.program`` leaves it where it is.
+    """
 
     dw_min: float = 0.001
     """Nominal step of one pulse at the reference state, in weight units; in (0, w_max - w_min]."""
@@ -142,7 +172,21 @@ class PulsedDevice:
     # ------------------------------------------------------------------ the physics
     @staticmethod
     def mean_step(w, up, dw_min, w_min, w_max):  # pragma: no cover - abstract
-        """Magnitude of the mean step of one pulse (override in a model)."""
+        """Magnitude of the mean step of one pulse (override in a model).
+
+        Parameters
+        ----------
+        w : float
+            The cell's state (weight).
+        up : bool
+            Whether the pulse is potentiating.
+        dw_min : float
+            The cell's ``dw_min``.
+        w_min : float
+            The cell's lower bound.
+        w_max : float
+            The cell's upper bound.
+        """
         raise NotImplementedError
 
     @staticmethod
@@ -151,6 +195,24 @@ class PulsedDevice:
 
         1 for every standard model; a measured (``table``) device returns its interpolated
         ``std / mean`` so the noise follows the measurement.
+
+        Parameters
+        ----------
+        w : float
+            The cell's state (weight).
+        up : bool
+            Whether the pulse is potentiating.
+        dw_min : float
+            The cell's ``dw_min``.
+        w_min : float
+            The cell's lower bound.
+        w_max : float
+            The cell's upper bound.
+
+        Returns
+        -------
+        float
+            The relative spread :math:`r(w)`.
         """
         return 1.0
 
@@ -163,6 +225,11 @@ class PulsedDevice:
         Taken from the class's static methods (the default ``step_spread``, which returns 1, is
         written out with the model's own arguments); a model whose formulas depend on data (a
         measured table) generates them per instance and overrides this.
+
+        Returns
+        -------
+        dict of {str: str}
+            Formula name -> source text.
         """
         return dict(_class_formula_sources(type(self)))
 
@@ -250,19 +317,53 @@ class PulsedDevice:
         return tuple(float(getattr(self, n)) for n in self.cell_parameters)
 
     def step_up(self, w):
-        """Mean potentiation step ``q_+(w) * dw`` of one pulse (including ``1 + up_down``), nominal cell."""
+        """Mean potentiation step ``q_+(w) * dw`` of one pulse (including ``1 + up_down``), nominal cell.
+
+        Parameters
+        ----------
+        w : float or array_like
+            Weights.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The mean up step, shaped like ``w``.
+        """
         f = np.vectorize(lambda v: self.mean_step(float(v), 1, *self._cell_args()), otypes=[np.float64])
         return (1.0 + self.up_down) * f(w)
 
     def step_down(self, w):
-        """Mean depression step magnitude (including ``1 - up_down``) of one pulse, nominal cell."""
+        """Mean depression step magnitude (including ``1 - up_down``) of one pulse, nominal cell.
+
+        Parameters
+        ----------
+        w : float or array_like
+            Weights.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The mean down step magnitude, shaped like ``w``.
+        """
         f = np.vectorize(lambda v: self.mean_step(float(v), 0, *self._cell_args()), otypes=[np.float64])
         return (1.0 - self.up_down) * f(w)
 
     def asymmetry_function(self, w):
-        """``F(w) = (q_-(w) - q_+(w)) / (q_+(w) + q_-(w))`` (THEORY.md section 2.0), vectorised.
+        """``F(w) = (q_-(w) - q_+(w)) / (q_+(w) + q_-(w))``, vectorised.
+
+        See docs/theory.md, section '2.0 The drift formula'.
 
         Returns NaN where both steps vanish.
+
+        Parameters
+        ----------
+        w : float or array_like
+            Weights (device coordinates).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            :math:`F(w)`, shaped like ``w``.
         """
         up, down = self.step_up(w), self.step_down(w)
         total = up + down
@@ -274,6 +375,11 @@ class PulsedDevice:
 
         Generic numerical version (bisection on ``F`` over the bounds); models override with a
         closed form where one exists.
+
+        Returns
+        -------
+        float
+            The symmetry point :math:`w_s` (NaN if there is none).
         """
         from scipy.optimize import brentq
 
@@ -290,6 +396,16 @@ class PulsedDevice:
         Cells with identical parameters are evaluated once. A cell without a symmetry point, or
         whose drawn parameters a nominal device would reject (e.g. a step floored at 0), gets the
         nominal one (or 0 if that is undefined too).
+
+        Parameters
+        ----------
+        cell_params : dict of {str: numpy.ndarray}
+            Per-cell parameters by name (``Tile.cell_parameters``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The symmetry point of every cell (NaN where there is none).
         """
         names = self.cell_parameters + ("up_down",)
         fields = {f.name for f in dataclasses.fields(self)}
@@ -312,7 +428,17 @@ class PulsedDevice:
     def asymmetry_slope(self, w: float | None = None) -> float:
         """``F'(w)`` by a central difference (default at the symmetry point); NaN if undefined.
 
-        ``lambda_eff = E|g| * F'(w_s)`` (THEORY.md section 2.0).
+        ``lambda_eff = E|g| * F'(w_s)`` (docs/theory.md, section '2.0 The drift formula').
+
+        Parameters
+        ----------
+        w : float or None
+            Where to evaluate the slope; ``None``: at the symmetry point.
+
+        Returns
+        -------
+        float
+            :math:`F'(w)` (NaN if undefined).
         """
         w = self.symmetry_point() if w is None else float(w)
         if not np.isfinite(w):
@@ -322,7 +448,13 @@ class PulsedDevice:
 
     # ------------------------------------------------------------------ config round trip
     def to_dict(self) -> dict[str, Any]:
-        """All parameters (resolved) plus ``kind``."""
+        """All parameters (resolved) plus ``kind``.
+
+        Returns
+        -------
+        dict
+            Every parameter (resolved) plus ``kind``.
+        """
         out = {"kind": self.kind}
         for f in dataclasses.fields(self):
             out[f.name] = getattr(self, f.name)
@@ -330,7 +462,13 @@ class PulsedDevice:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PulsedDevice":
-        """Build from ``to_dict`` output; unknown keys raise ``ConfigError`` naming the key."""
+        """Build from ``to_dict`` output; unknown keys raise ``ConfigError`` naming the key.
+
+        Parameters
+        ----------
+        data : dict
+            The ``[device]`` table (``kind`` is ignored here).
+        """
         data = dict(data)
         kind = data.pop("kind", cls.kind)
         if kind != cls.kind:
