@@ -113,7 +113,9 @@ def test_cli_arguments():
 
 def test_training_benchmark_smoke(tmp_path):
     records = bench.run_bench(smoke=True, backends=("numba", "numpy"), json_path=tmp_path / "t.json",
-                              progress=False, training=True)
+                              progress=False, training=True, workloads=("n1_sr_b1",))
+    network = records.pop()  # --training: the README example's records, then the network workloads
+    assert network["kind"] == "network_training" and network["workload"] == "n1_sr_b1" and network["path"] == "fused"
     assert [r["backend"] for r in records] == ["numba", "numpy"]
     for rec in records:
         assert set(rec) == set(bench.TRAINING_KEYS)

@@ -290,7 +290,8 @@ def test_sweep_runs_through_run_sweep_with_quiet_config(tmp_path, monkeypatch):
     outcome = run_sweep(parse_sweep(raw, base_dir=tmp_path), tmp_path / "out", collect=False)
     assert outcome.skipped == 1 and seen == []  # nothing pending: no bar at all
     monkeypatch.setattr(sweeps, "_pending", lambda sweep, out: list(sweep.points))
-    monkeypatch.setattr(sweeps, "_execute", lambda todo, out, w, s, progress, log: (seen.append(progress), (0, []))[1])
+    monkeypatch.setattr(sweeps, "_execute", lambda todo, out, w, s, progress, log, replicas="auto":
+                        (seen.append(progress), (0, []))[1])
     run_sweep(parse_sweep(raw, base_dir=tmp_path), tmp_path / "out", collect=False)
     assert seen == [False]
 

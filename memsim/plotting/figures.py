@@ -208,7 +208,9 @@ def run_figures(summary: dict[str, Any], arrays: dict[str, Any], out: Path, fmt:
     if _positive(lam):
         ax.scatter(ridge(X, y, lam), m, s=22, marker="+", color=OKABE_ITO["green"],
                    label=f"vs ridge at λ_fit = {lam:.3g}")
-    lim = np.max(np.abs(np.concatenate([m, summary["w_ols"]]))) * 1.1
+    values = np.abs(np.concatenate([np.ravel(m), np.ravel(np.asarray(summary["w_ols"], dtype=float))]))
+    values = values[np.isfinite(values)]
+    lim = float(np.max(values)) * 1.1 if values.size and np.max(values) > 0 else 1.0  # NaN entries: not drawn
     ax.plot([-lim, lim], [-lim, lim], "k:", lw=1, label="equal")
     ax.set(xlabel="digital weight", ylabel="hardware weight (time average)", xlim=(-lim, lim), ylim=(-lim, lim))
     fig.legend(loc="outside upper center", ncol=2)

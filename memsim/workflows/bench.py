@@ -390,7 +390,8 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
         then every network workload of :mod:`memsim.workflows.bench_networks` (kind
         ``"network_training"``).
     workloads : sequence of str
-        Run only these network workloads (``memsim bench --workload NAME``).
+        Run these network workloads only (``memsim bench --workload NAME``; with ``training``, after the
+        README-example record instead of every workload).
     network_threads : int, optional
         Numba threads of the network workloads (default: the core count).
 
@@ -410,7 +411,7 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     if training or workloads:
         from .bench_networks import WORKLOADS, format_network_record, run_workload
 
-        records = train_benchmark(smoke=smoke, backends=backends) if training and not workloads else []
+        records = train_benchmark(smoke=smoke, backends=backends) if training else []
         if records:
             print(format_table(records), flush=True)
         for name in (workloads or tuple(WORKLOADS)):
