@@ -54,6 +54,9 @@ SMOKE_NETWORK = {"task": {"kind": "teacher_classification", "n_train": 60, "n_te
                           "n_classes": 3},
                  "train": {"lr": 0.05, "epochs": 2, "batch_size": 8, "average_from": 0.5}}
 
+#: Figures in the gallery that experiment scripts draw (a smoke run of this script does not).
+EXTERNAL = {"neurosim_ranking", "analog_sgd_vs_range", "tiki_taka_symmetry_shift", "reference_offset"}
+
 #: (file stem in figures/, one sentence for the gallery), in gallery order, by section.
 GALLERY: list[tuple[str, list[tuple[str, str]]]] = [
     ("memsim run: one linear-regression run", [

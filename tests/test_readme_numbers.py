@@ -147,7 +147,7 @@ def test_smoke_run_of_the_figures_script(tmp_path):
     doc = module.make(tmp_path, smoke=True, skip=("neurosim",), quiet=True)  # the experiment has its own smoke test
     from memsim.plotting.checks import file_format
 
-    stems = [stem for _, items in module.GALLERY for stem, _ in items if stem != "neurosim_ranking"]
+    stems = [stem for _, items in module.GALLERY for stem, _ in items if stem not in module.EXTERNAL]
     gallery = (tmp_path / "gallery.md").read_text()
     for stem in stems:
         path = tmp_path / "figures" / f"{stem}.png"
