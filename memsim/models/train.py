@@ -16,10 +16,11 @@ Two paths, chosen here and never by the caller (``TrainResult.path`` says which 
     Whole epochs in one compiled call of the backend, bit-identical to the step-by-step path: a
     network of one layer on one tile with the ``mse`` loss and no periphery runs the linear-model
     kernel ``train_linear_epochs``; any other network of plain tiles (every layer, tiling, activation,
-    loss, update rule, periphery and zero-shift) runs the network kernel ``train_network_epoch``
-    where the backend has one (Numba).
+    loss, update rule, periphery and zero-shift) runs the backend's network kernel
+    (``Backend.train_networks_epoch``: Numba, threads over replicas; CuPy and its CPU emulation,
+    one CUDA block per replica).
 ``"step"``
-    Everything else (the NumPy reference and CuPy backends, compound schemes): batch by batch
+    Everything else (the NumPy reference, compound schemes): batch by batch
     through :meth:`AnalogMLP.train_batch` (reads through the periphery, back-propagation through
     the tiles). Every read sums its dot products in index order and the activations and losses use
     the C library's ``exp``/``log``/``tanh`` element by element, as the kernels do.
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import rng
 from ..network_math import ACTIVATION_CODES, LOSS_CODES, augment, evaluate, get_loss
@@ -40,6 +42,7 @@ from ..params import invalid
 from ..tasks.registry import Dataset, data_generator
 from .config import TrainConfig
 from .mlp import AnalogMLP
+from .tile import Tile
 
 __all__ = ["TrainResult", "train", "train_replicas", "epoch_orders", "learning_rates", "events_per_epoch",
            "initial_weights", "targets"]
@@ -236,7 +239,7 @@ def _fused(model: AnalogMLP, loss: str) -> bool:
 def _fused_network(model: AnalogMLP) -> bool:
     """Whether whole epochs can run in the backend's compiled network kernel (plain tiles only)."""
     return (getattr(model, "scheme", None) is None and hasattr(model.backend, "train_networks_epoch")
-            and all(type(t).__name__ == "Tile" for t in model.tiles))
+            and all(type(t) is Tile for t in model.tiles))
 
 
 def _tile_specs(model: AnalogMLP, record_from: int, n_events: int) -> tuple[list[dict], list]:
@@ -411,10 +414,11 @@ def train_replicas(models, datas, configs, seeds, loss: str = "mse", progress: b
                    initial=None) -> list[TrainResult]:
     """Train R independent networks; each result is bit-identical to :func:`train` of that network alone.
 
-    Networks of one shape on the Numba backend (same layer sizes, activation, bias, tiling, device model,
-    periphery, number of samples and epochs; any device, update or training parameter that does not
-    change array shapes may differ, and so may the data and the seed) share one compiled call per epoch,
-    threads over replicas (``Backend.train_networks_epoch``). Others run one after the other.
+    Networks of one shape on a backend with a network kernel (same layer sizes, activation, bias, tiling,
+    device model, periphery, number of samples and epochs; any device, update or training parameter that
+    does not change array shapes may differ, and so may the data and the seed) share one compiled call per
+    epoch (``Backend.train_networks_epoch``: threads over replicas on Numba, one CUDA block per replica on
+    CuPy). Others run one after the other.
 
     Parameters
     ----------
@@ -459,30 +463,34 @@ def train_replicas(models, datas, configs, seeds, loss: str = "mse", progress: b
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, desc="training", unit="epoch", leave=False)
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        for group in groups.values():
-            if epoch >= group[0].config.epochs:
-                continue
-            first = group[0].model
-            inputs = [rep.kernel_input(epoch) for rep in group]
-            t1 = time.perf_counter()
-            outputs = first.backend.train_networks_epoch(
-                device=inputs[0]["device"], periphery=group[0].tiles[0].periphery, sizes=first.layer_sizes,
-                bias=first.bias, activation=ACTIVATION_CODES.index(first.activation),
-                loss=LOSS_CODES.index(lf.name), replicas=inputs, read_streams=(rng.STREAM_READ, rng.STREAM_WEIGHT_READ))
-            elapsed = time.perf_counter() - t1
-            for rep, out in zip(group, outputs):
-                rep.compute_s += elapsed / len(group)
-                rep.kernel_output(out)
-        for rep in alone:
-            if epoch < rep.config.epochs:
-                rep.epoch_alone(epoch)
-        for rep in reps:
-            if epoch < rep.config.epochs:
-                rep.end_epoch(epoch)
-        if bar is not None:
-            bar.update(1)
+    # The epoch-end evaluation's small products gain nothing from BLAS threads, whose spinning workers
+    # would take the cores from the training kernels (measured: half the speed of the digits MLP).
+    with threadpool_limits(limits=1, user_api="blas"):
+        t0 = time.perf_counter()
+        for epoch in range(epochs):
+            for group in groups.values():
+                if epoch >= group[0].config.epochs:
+                    continue
+                first = group[0].model
+                inputs = [rep.kernel_input(epoch) for rep in group]
+                t1 = time.perf_counter()
+                outputs = first.backend.train_networks_epoch(
+                    device=inputs[0]["device"], periphery=group[0].tiles[0].periphery, sizes=first.layer_sizes,
+                    bias=first.bias, activation=ACTIVATION_CODES.index(first.activation),
+                    loss=LOSS_CODES.index(lf.name), replicas=inputs,
+                    read_streams=(rng.STREAM_READ, rng.STREAM_WEIGHT_READ))
+                elapsed = time.perf_counter() - t1
+                for rep, out in zip(group, outputs):
+                    rep.compute_s += elapsed / len(group)
+                    rep.kernel_output(out)
+            for rep in alone:
+                if epoch < rep.config.epochs:
+                    rep.epoch_alone(epoch)
+            for rep in reps:
+                if epoch < rep.config.epochs:
+                    rep.end_epoch(epoch)
+            if bar is not None:
+                bar.update(1)
     wall = time.perf_counter() - t0
     if bar is not None:
         bar.close()

@@ -76,7 +76,8 @@ class CupyBackend(CudaKernelBackend):
     """Tile state in CuPy arrays on the current CUDA device.
 
     VMMs use ``cupy.matmul`` (cuBLAS); the pulsed updates (every update rule and c2c mode), the fused
-    ``train_linear_epochs`` and ``normals`` run the kernels generated from the device formulas
+    ``train_linear_epochs``, the fused network epochs (``train_networks_epoch``: one block per replica) and
+    ``normals`` run the kernels generated from the device formulas
     (:func:`memsim.backends.cupy.codegen.generate_source`), compiled by NVRTC with ``--fmad=false`` and
     cached by source text (one module per device model, or per instance when a model generates its
     formulas). Results match the Numba backend bit for bit except where CUDA's ``log``/``exp`` (the

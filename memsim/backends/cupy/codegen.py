@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernel_source import cuda_constants, law_sources
+from .network_template import network_source
 from .template import KERNEL_SOURCE, PHILOX_SOURCE, PREAMBLE, RNG_KERNEL_SOURCE
 from .translate import HELPERS_SOURCE, device_formulas, device_function_name, translate_source
 
@@ -24,7 +25,7 @@ __all__ = ["generate_source", "generate_rng_source", "pulse_law_source", "cell_p
 
 #: Kernels every device source defines (``extern "C"``, so their names are not mangled).
 KERNEL_NAMES = ("ms_update_rank1", "ms_update_dense", "ms_train_linear_epochs", "ms_coincidence_scales",
-                "ms_coincidence_streams", "ms_update_coincidence")
+                "ms_coincidence_streams", "ms_update_coincidence", "ms_train_networks_epoch")
 #: Kernels of the random-number source.
 RNG_KERNEL_NAMES = ("ms_philox_blocks", "ms_philox_normals", "ms_flat_normals")
 
@@ -103,7 +104,8 @@ def _generate(device_cls, formulas: tuple[tuple[str, str], ...], dtype_name: str
     load = "\n".join(f"    const double {name} = pc[{k} * ncell + cell];" for k, name in enumerate(names))
     preamble = (PREAMBLE.replace("__KIND__", device_cls.kind).replace("__WEIGHT_T__", _weight_ctype(dtype_name))
                 .replace("__N_PARAMS__", str(len(names))).replace("__CONSTANTS__", cuda_constants()))
-    kernels = KERNEL_SOURCE.replace("__LOAD_PARAMS__", load).replace("__STEP_ARGS__", ", ".join(device_cls.cell_parameters))
+    kernels = (KERNEL_SOURCE + network_source()).replace("__LOAD_PARAMS__", load).replace(
+        "__STEP_ARGS__", ", ".join(device_cls.cell_parameters))
     physics = []
     for name, source in formulas:
         cname = device_function_name(device_cls, name)

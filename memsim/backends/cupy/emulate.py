@@ -332,15 +332,19 @@ class EmulatedCudaBackend(CudaKernelBackend):
         Threads per block of the per-cell kernels (several blocks exercise the bounds guards).
     train_block_size : int
         Threads per block of the fused training kernel; more than one runs real threads with barriers.
+    network_block_size : int
+        Threads per block (one block per replica) of the fused network kernel; more than one runs real
+        threads with barriers.
     """
 
     name = "cuda-emulated"
     xp = np
 
-    def __init__(self, dtype="float64", block_size: int = 32, train_block_size: int = 3):
+    def __init__(self, dtype="float64", block_size: int = 32, train_block_size: int = 3, network_block_size: int = 3):
         super().__init__(dtype)
         self.block_size = int(block_size)
         self.train_block_size = int(train_block_size)
+        self.network_block_size = int(network_block_size)
 
     def _train_block(self, cols: int) -> int:
         return self.train_block_size

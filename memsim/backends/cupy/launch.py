@@ -79,7 +79,8 @@ class CudaKernelBackend(Backend):
     """Pulsed updates through the generated CUDA kernels (subclasses provide ``xp`` and ``_launch``).
 
     One thread per cell for ``pulse_update`` / ``pulse_update_dense`` (a cell's events are applied in
-    order by its own thread); one block per output row for the fused ``train_linear_epochs``.
+    order by its own thread); one block per output row for the fused ``train_linear_epochs``; one block per
+    replica for the fused network epochs (``train_networks_epoch``).
 
     Parameters
     ----------
@@ -91,6 +92,8 @@ class CudaKernelBackend(Backend):
     block_size = 128
     #: Largest number of threads per block of the fused training kernel (one block per row).
     train_block_size = 256
+    #: Threads per block of the fused network kernel (one block per replica).
+    network_block_size = 128
     #: The source generator (the same function for NVRTC and the host compiler).
     kernel_source = staticmethod(generate_source)
     #: The kernels run one thread per cell: they count pulses and truncations per cell (no per-row totals)
@@ -286,6 +289,171 @@ class CudaKernelBackend(Backend):
         self._launch(device, "ms_train_linear_epochs", rows, self._train_block(cols), args, barrier=True)
         events, recorded = (int(v) for v in self.to_numpy(counts))
         return events, recorded
+
+    def _address(self, array) -> int:
+        """The address of an array's first element as the kernels see it (host or device pointer)."""
+        if isinstance(array, np.ndarray):
+            return int(array.ctypes.data)
+        return int(array.data.ptr)
+
+    def _table_array(self, array, dtype, shape, what: str):
+        """``array`` itself when the kernel may write it in place (right dtype, C-contiguous, ``shape``)."""
+        if (array.dtype != np.dtype(dtype) or not array.flags.c_contiguous or tuple(array.shape) != tuple(shape)
+                or not isinstance(array, self.xp.ndarray)):
+            raise TypeError(f"train_networks_epoch: the tile's {what} must be a C-contiguous {np.dtype(dtype)} array "
+                            f"of shape {tuple(shape)} on this backend; got {type(array).__name__} of dtype "
+                            f"{array.dtype} and shape {tuple(array.shape)}")
+        return array
+
+    def train_networks_epoch(self, *, device, periphery, sizes, bias, activation, loss, replicas, read_streams):
+        """One epoch of R networks of one shape (replicas) in one launch of ``ms_train_networks_epoch``: one
+        block per replica, its threads cooperating (``README.md``, "The fused network kernel"); each replica
+        bit-identical to the Numba backend's ``train_networks_epoch`` (and so to
+        :meth:`memsim.models.mlp.AnalogMLP.train_batch` batch by batch), up to libdevice's transcendentals on
+        a GPU.
+
+        The tiles are handed to the kernel as tables of addresses (weights, cell parameters, reference,
+        statistics), so the kernel updates the replicas' own arrays in place.
+
+        Parameters
+        ----------
+        device : PulsedDevice
+            Any replica's device (the kernel source is the device model's; per-replica scalars are read
+            from each replica's own ``device``).
+        periphery : Periphery
+            Shared by every tile of every replica.
+        sizes : sequence of int
+            Layer sizes.
+        bias : bool
+            Whether every layer has a bias column.
+        activation, loss : int
+            Codes (:data:`memsim.network_math.ACTIVATION_CODES`, ``LOSS_CODES``).
+        replicas : list of dict
+            Per replica: ``tiles`` (per tile, in layer order with row blocks outer: ``weights``,
+            ``cell_params``, ``reference`` (None without zero-shifting), ``stats``
+            (:class:`~memsim.backends.base.TileStatistics`, per-cell counters), ``layer``, ``rows`` and
+            ``cols`` (slices of the layer's weight matrix), ``seed``, ``step``, ``read_step``), ``device``,
+            ``rule``, ``X``, ``T`` (float targets (n, K); labels in column 0 for softmax / logistic),
+            ``order``, ``lr``, ``batch_size``, ``accumulate`` and ``record_from`` (recording is on for batches
+            whose first event index, from 0 in this call, is at least this).
+        read_streams : tuple of int
+            Philox streams of the output and the weight read noise.
+
+        Returns
+        -------
+        list of tuple
+            Per replica ``(events, recorded, status, steps, read_steps)`` (``steps``, ``read_steps``: uint64
+            NumPy arrays, one entry per tile): status 1 when a non-finite value reached a tile (nothing of
+            that batch was programmed).
+        """
+        xp = self.xp
+        sizes = [int(v) for v in sizes]
+        n_rep, n_tiles = len(replicas), len(replicas[0]["tiles"])
+        n_layers = len(sizes) - 1
+        keep = []  # arrays whose addresses are in the tables: alive until the launch returned
+        tw = np.zeros(n_rep * n_tiles, dtype=np.uint64)
+        tpc = np.zeros(n_rep * n_tiles, dtype=np.uint64)
+        tref = np.zeros(n_rep * n_tiles, dtype=np.uint64)
+        tstat = np.zeros((n_rep * n_tiles, 7), dtype=np.uint64)
+        meta = np.zeros((n_tiles, 7), dtype=np.int64)
+        keys = np.zeros((n_rep * n_tiles, 2), dtype=np.uint32)
+        steps = np.zeros(n_rep * n_tiles, dtype=np.uint64)
+        read_steps = np.zeros(n_rep * n_tiles, dtype=np.uint64)
+        per = {k: [] for k in ("lr", "batch", "acc", "rec", "rule", "maxp", "bl", "um", "blm", "words", "c2c",
+                               "sigma", "dw")}
+        n = int(np.shape(replicas[0]["order"])[0])
+        for r, rep in enumerate(replicas):
+            rule, dev = rep["rule"], rep["device"]
+            self._check_rule(rule)
+            pc = rule.kind == "pulse_coincidence"
+            batch = int(rep["batch_size"])
+            n_events = (-(-n // batch) if rep["accumulate"] else n) if batch > 0 else 0
+            may_record = 0 <= int(rep["record_from"]) < n_events
+            for t, spec in enumerate(rep["tiles"]):
+                q = r * n_tiles + t
+                rows_, cols_ = spec["rows"], spec["cols"]
+                shape = (rows_.stop - rows_.start, cols_.stop - cols_.start)
+                tw[q] = self._address(self._table_array(spec["weights"], self.dtype, shape, "weights"))
+                cp = spec["cell_params"]
+                cp = self.cell_parameter_array(cp, *shape)
+                cp = xp.ascontiguousarray(cp, dtype=np.float64)
+                keep.append(cp)
+                tpc[q] = self._address(cp)
+                if spec["reference"] is not None:
+                    ref = xp.ascontiguousarray(self.asarray(spec["reference"], dtype=np.float64))
+                    keep.append(ref)
+                    tref[q] = self._address(ref)
+                st = spec["stats"]
+                counters = [self._table_array(a, np.int64, shape, name) for a, name in (
+                    (st.n_up, "n_up"), (st.n_down, "n_down"))]
+                sums = [st.sum_abs_grad, st.sum_abs_grad_w, st.sum_w]
+                if may_record:  # the window may open in this call: the sums must be per cell
+                    sums = [self._table_array(a, np.float64, shape, name)
+                            for a, name in zip(sums, ("sum_abs_grad", "sum_abs_grad_w", "sum_w"))]
+                trunc = [self._table_array(a, np.int64, shape, name) for a, name in (
+                    (st.events_truncated, "events_truncated"), (st.pulses_lost, "pulses_lost"))]
+                tstat[q] = [self._address(a) for a in counters + sums + trunc]
+                meta[t] = (spec["layer"], rows_.start, rows_.stop, cols_.start, cols_.stop,
+                           int(spec["reference"] is not None), 0)
+                keys[q] = rng.seed_to_key(spec["seed"])
+                steps[q] = spec["step"]
+                read_steps[q] = spec["read_step"]
+            for key, value in (("lr", rep["lr"]), ("batch", batch), ("acc", bool(rep["accumulate"])),
+                               ("rec", rep["record_from"]), ("rule", rule.code), ("maxp", rule.max_pulses),
+                               ("bl", rule.desired_bl if pc else 0), ("um", pc and rule.update_management),
+                               ("blm", pc and rule.update_bl_management), ("words", rule.words if pc else 0),
+                               ("c2c", dev.c2c_code), ("sigma", dev.dw_min_std), ("dw", dev.dw_min)):
+                per[key].append(value)
+        ints = {k: np.asarray(per[k], dtype=np.int64) for k in ("batch", "rec", "maxp", "bl", "words")}
+        flags = {k: np.asarray([int(bool(v)) for v in per[k]], dtype=np.int32) for k in ("acc", "um", "blm")}
+        codes = {k: np.asarray(per[k], dtype=np.int32) for k in ("rule", "c2c")}
+        floats = {k: np.asarray(per[k], dtype=np.float64) for k in ("lr", "sigma", "dw")}
+        X = np.ascontiguousarray(np.stack([np.asarray(rep["X"], dtype=np.float64).reshape(n, sizes[0])
+                                           for rep in replicas]))
+        T = np.ascontiguousarray(np.stack([np.asarray(rep["T"], dtype=np.float64).reshape(n, -1)
+                                           for rep in replicas]))
+        orders = np.ascontiguousarray(np.stack([np.asarray(rep["order"], dtype=np.int64) for rep in replicas]))
+        dac, adc = periphery.dac, periphery.adc
+        qp = np.array([dac.bits or 0, -1.0 if dac.bound is None else dac.bound, dac.step or 0.0,
+                       adc.bits or 0, -1.0 if adc.bound is None else adc.bound, adc.step or 0.0], dtype=np.float64)
+        noise = np.array([periphery.output_noise, periphery.weight_noise], dtype=np.float64)
+        width = max(sizes) + 1
+        bmax = max(1, int(ints["batch"].max()))
+        max_words = max(1, int(ints["words"].max()))
+        # per-replica scratch: ms_net_scratch_doubles / ms_net_scratch_bits of the kernel source
+        scratch = xp.zeros(n_rep * ((3 * n_layers + 4) * bmax * width + 2 * bmax), dtype=np.float64)
+        bits = xp.zeros(n_rep * 2 * bmax * width * max_words, dtype=np.uint64)
+        bls = xp.zeros(n_rep * bmax, dtype=np.int64)
+        out = xp.zeros(3 * n_rep, dtype=np.int64)
+        dev_steps, dev_read_steps = self.asarray(steps, dtype=np.uint64), self.asarray(read_steps, dtype=np.uint64)
+        a = self.asarray
+        args = dict(tw=a(tw, dtype=np.uint64), tpc=a(tpc, dtype=np.uint64), tref=a(tref, dtype=np.uint64),
+                    tstat=a(tstat, dtype=np.uint64), meta=a(meta, dtype=np.int64), keys=a(keys, dtype=np.uint32),
+                    steps=dev_steps, read_steps=dev_read_steps, sizes=a(np.asarray(sizes, dtype=np.int64), dtype=np.int64),
+                    n_layers=n_layers, n_tiles=n_tiles, bias=int(bool(bias)), act=int(activation), loss=int(loss),
+                    X=a(X, dtype=np.float64), T=a(T, dtype=np.float64), orders=a(orders, dtype=np.int64), n=n,
+                    t_cols=T.shape[2], lrs=a(floats["lr"], dtype=np.float64), batches=a(ints["batch"], dtype=np.int64),
+                    accumulates=a(flags["acc"], dtype=np.int32), record_froms=a(ints["rec"], dtype=np.int64),
+                    rules=a(codes["rule"], dtype=np.int32), max_pulses=a(ints["maxp"], dtype=np.int64),
+                    desired_bls=a(ints["bl"], dtype=np.int64), ums=a(flags["um"], dtype=np.int32),
+                    blms=a(flags["blm"], dtype=np.int32), words=a(ints["words"], dtype=np.int64),
+                    c2cs=a(codes["c2c"], dtype=np.int32), sigmas=a(floats["sigma"], dtype=np.float64),
+                    dw_nominals=a(floats["dw"], dtype=np.float64), active=int(bool(periphery.active)),
+                    back_active=int(bool(periphery.active and periphery.backward)), qp=a(qp, dtype=np.float64),
+                    noise=a(noise, dtype=np.float64), s_read=int(read_streams[0]), s_wread=int(read_streams[1]),
+                    width=width, bmax=bmax, max_words=max_words, scratch=scratch, bits=bits, bls=bls, out=out)
+        if n > 0 and int(ints["batch"].min()) < 1:
+            raise ValueError(f"train_networks_epoch: batch sizes must be at least 1; got {per['batch']}")
+        self._launch(device, "ms_train_networks_epoch", n_rep, self._network_block(), args, barrier=True)
+        del keep
+        res = self.to_numpy(out).reshape(n_rep, 3)
+        steps, read_steps = self.to_numpy(dev_steps), self.to_numpy(dev_read_steps)
+        return [(int(res[r, 0]), int(res[r, 1]), int(res[r, 2]), steps[r * n_tiles:(r + 1) * n_tiles],
+                 read_steps[r * n_tiles:(r + 1) * n_tiles]) for r in range(n_rep)]
+
+    def _network_block(self) -> int:
+        """Threads per block (per replica) of the fused network kernel."""
+        return int(self.network_block_size)
 
     # ---------------------------------------------------------------- random numbers
     def normals(self, *, shape, seed, step, stream):

@@ -16,8 +16,11 @@ Philox numbers. Sections (each a plain string, concatenated by ``codegen.generat
     ``ms_one_pulse``, ``ms_event_noise``, ...). ``ms_pulse_count`` (the update rules: which uniform is
     drawn, the cap), ``ms_apply_pulses`` (n pulses of one cell: which normals are drawn, the law
     applied pulse by pulse), ``ms_finish_event`` (store, count, record),
-    ``ms_apply_event`` (the three in a row), ``ms_fill_bits`` (pulse-coincidence streams) and the
-    ``extern "C" __global__`` update kernels (rounding rules, pulse coincidence, fused training).
+    ``ms_apply_event`` (the three in a row), ``ms_fill_bits`` (pulse-coincidence streams), the per-cell /
+    per-sample / per-line bodies of the update kernels (``ms_rank1_cell``, ``ms_coincidence_scale``,
+    ``ms_coincidence_stream``, ``ms_coincidence_cell``: shared with the fused network kernel of
+    :mod:`memsim.backends.cupy.network_template`) and the ``extern "C" __global__`` update kernels
+    (rounding rules, pulse coincidence, fused training).
     Placeholders: ``__LOAD_PARAMS__`` (per-cell parameter reads), ``__MEAN_STEP__(`` and
     ``__STEP_SPREAD__(`` (the names of the translated formulas: ``__<FORMULA>__(`` for each of the
     model's ``FORMULAS``) and ``__STEP_ARGS__`` (their per-cell arguments).
@@ -334,15 +337,19 @@ __device__ __forceinline__ void ms_fill_bits(unsigned long long* __restrict__ wo
     }
 }
 
-/* ---------------------------------------------------------------- kernels */
-/* Sequential per-sample outer-product updates of a whole batch: one thread per cell, samples in order. */
-extern "C" __global__ void ms_update_rank1(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ x, const double* __restrict__ d, long long rows, long long cols, long long batch, double lr, unsigned long long step0, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
+/* The events of one cell (j, i) = cell for every sample of a batch in order: g = d[b, j] x[b, i] (x: batch x cols,
+   d: batch x rows). The body of ms_update_rank1 and of the fused network kernel's per-sample events. */
+__device__ __forceinline__ void ms_rank1_cell(weight_t* __restrict__ w, const double* __restrict__ pc, long long cell,
+                                              const double* __restrict__ x, const double* __restrict__ d,
+                                              long long rows, long long cols, long long batch, double lr,
+                                              unsigned long long step0, unsigned int k0, unsigned int k1, int rule,
+                                              long long max_pulses, int c2c, double sigma, double dw_nominal,
+                                              int record, long long* __restrict__ n_up,
+                                              long long* __restrict__ n_down, double* __restrict__ s_abs,
+                                              double* __restrict__ s_absw, double* __restrict__ s_w,
+                                              long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
 {
     const long long ncell = rows * cols;
-    const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
-    if (cell >= ncell) {
-        return;
-    }
     const long long j = cell / cols;
     const long long i = cell - j * cols;
     for (long long b = 0; b < batch; ++b) {
@@ -352,26 +359,14 @@ extern "C" __global__ void ms_update_rank1(weight_t* __restrict__ w, const doubl
     }
 }
 
-/* One programming event per cell with a given gradient matrix (accumulated mini-batch). */
-extern "C" __global__ void ms_update_dense(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ grad, long long rows, long long cols, double lr, unsigned long long step, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
+/* Pulse coincidence, sample b: bit length bl_used[b] and the probability scales A (inputs), B (errors) in
+   scales[2 b], scales[2 b + 1] (x: nb x cols, d: nb x rows). The body of ms_coincidence_scales. */
+__device__ __forceinline__ void ms_coincidence_scale(long long b, const double* __restrict__ x,
+                                                     const double* __restrict__ d, long long rows, long long cols,
+                                                     double lr, double dw_nominal, long long desired_bl, int um,
+                                                     int blm, long long* __restrict__ bl_used,
+                                                     double* __restrict__ scales)
 {
-    const long long ncell = rows * cols;
-    const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
-    if (cell >= ncell) {
-        return;
-    }
-    ms_apply_event(w, pc, ncell, cell, grad[cell], lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal,
-                   record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost);
-}
-
-/* Pulse coincidence, per sample: bit length and the probability scales A (inputs), B (errors) (memsim.physics.updates;
-   numba template: coincidence_bits, first half). One thread per sample; scales: nb x 2. */
-extern "C" __global__ void ms_coincidence_scales(const double* __restrict__ x, const double* __restrict__ d, long long nb, long long rows, long long cols, double lr, double dw_nominal, long long desired_bl, int um, int blm, long long* __restrict__ bl_used, double* __restrict__ scales)
-{
-    const long long b = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
-    if (b >= nb) {
-        return;
-    }
     double x_max = 0.0;
     for (long long i = 0; i < cols; ++i) {
         x_max = ms_max(x_max, fabs(x[b * cols + i]));
@@ -400,15 +395,18 @@ extern "C" __global__ void ms_coincidence_scales(const double* __restrict__ x, c
     scales[2 * b + 1] = a_d;
 }
 
-/* Pulse coincidence: the bit-packed streams of every input line i (index i) and error line j (index cols + j)
-   of every sample (numba template: coincidence_bits, second half). One thread per (sample, line). */
-extern "C" __global__ void ms_coincidence_streams(const double* __restrict__ x, const double* __restrict__ d, long long nb, long long rows, long long cols, const long long* __restrict__ bl_used, const double* __restrict__ scales, unsigned long long step0, unsigned int k0, unsigned int k1, long long words, unsigned long long* __restrict__ XW, unsigned long long* __restrict__ DW)
+
+/* Pulse coincidence: the bit-packed stream of line t % (cols + rows) of sample t / (cols + rows): input line i
+   (index i) or error line j (index cols + j). The body of ms_coincidence_streams. */
+__device__ __forceinline__ void ms_coincidence_stream(long long t, const double* __restrict__ x,
+                                                      const double* __restrict__ d, long long rows, long long cols,
+                                                      const long long* __restrict__ bl_used,
+                                                      const double* __restrict__ scales, unsigned long long step0,
+                                                      unsigned int k0, unsigned int k1, long long words,
+                                                      unsigned long long* __restrict__ XW,
+                                                      unsigned long long* __restrict__ DW)
 {
-    const long long t = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
     const long long lines = cols + rows;
-    if (t >= nb * lines) {
-        return;
-    }
     const long long b = t / lines;
     const long long line = t - b * lines;
     const unsigned long long step = step0 + (unsigned long long)b;
@@ -422,15 +420,21 @@ extern "C" __global__ void ms_coincidence_streams(const double* __restrict__ x, 
     }
 }
 
-/* Pulse coincidence updates: cell (j, i) gets n = popcount(x bits & d bits) pulses, up where -d x > 0; samples in
-   order, one thread per cell (numba template: update_coincidence). */
-extern "C" __global__ void ms_update_coincidence(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ x, const double* __restrict__ d, const unsigned long long* __restrict__ XW, const unsigned long long* __restrict__ DW, long long nb, long long rows, long long cols, long long words, unsigned long long step0, unsigned int k0, unsigned int k1, int c2c, double sigma, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w)
+/* Pulse coincidence updates of one cell (j, i) = cell, samples in order: n = popcount(x bits & d bits) pulses,
+   up where -d x > 0. The body of ms_update_coincidence. */
+__device__ __forceinline__ void ms_coincidence_cell(weight_t* __restrict__ w, const double* __restrict__ pc,
+                                                    long long cell, const double* __restrict__ x,
+                                                    const double* __restrict__ d,
+                                                    const unsigned long long* __restrict__ XW,
+                                                    const unsigned long long* __restrict__ DW, long long nb,
+                                                    long long rows, long long cols, long long words,
+                                                    unsigned long long step0, unsigned int k0, unsigned int k1,
+                                                    int c2c, double sigma, int record,
+                                                    long long* __restrict__ n_up, long long* __restrict__ n_down,
+                                                    double* __restrict__ s_abs, double* __restrict__ s_absw,
+                                                    double* __restrict__ s_w)
 {
     const long long ncell = rows * cols;
-    const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
-    if (cell >= ncell) {
-        return;
-    }
     const long long j = cell / cols;
     const long long i = cell - j * cols;
     for (long long b = 0; b < nb; ++b) {
@@ -449,6 +453,64 @@ extern "C" __global__ void ms_update_coincidence(weight_t* __restrict__ w, const
         const double wn = ms_apply_pulses(wv, n, up, pc, ncell, cell, step, k0, k1, c2c, sigma);
         ms_finish_event(w, cell, wv, wn, g, n, up, record, n_up, n_down, s_abs, s_absw, s_w);
     }
+}
+
+/* ---------------------------------------------------------------- kernels */
+/* Sequential per-sample outer-product updates of a whole batch: one thread per cell, samples in order. */
+extern "C" __global__ void ms_update_rank1(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ x, const double* __restrict__ d, long long rows, long long cols, long long batch, double lr, unsigned long long step0, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
+{
+    const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    if (cell >= rows * cols) {
+        return;
+    }
+    ms_rank1_cell(w, pc, cell, x, d, rows, cols, batch, lr, step0, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal,
+                  record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost);
+}
+
+/* One programming event per cell with a given gradient matrix (accumulated mini-batch). */
+extern "C" __global__ void ms_update_dense(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ grad, long long rows, long long cols, double lr, unsigned long long step, unsigned int k0, unsigned int k1, int rule, long long max_pulses, int c2c, double sigma, double dw_nominal, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w, long long* __restrict__ n_trunc, long long* __restrict__ n_lost)
+{
+    const long long ncell = rows * cols;
+    const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    if (cell >= ncell) {
+        return;
+    }
+    ms_apply_event(w, pc, ncell, cell, grad[cell], lr, step, k0, k1, rule, max_pulses, c2c, sigma, dw_nominal,
+                   record, n_up, n_down, s_abs, s_absw, s_w, n_trunc, n_lost);
+}
+
+/* Pulse coincidence, per sample: bit length and the probability scales A (inputs), B (errors) (memsim.physics.updates;
+   numba template: coincidence_bits, first half). One thread per sample; scales: nb x 2. */
+extern "C" __global__ void ms_coincidence_scales(const double* __restrict__ x, const double* __restrict__ d, long long nb, long long rows, long long cols, double lr, double dw_nominal, long long desired_bl, int um, int blm, long long* __restrict__ bl_used, double* __restrict__ scales)
+{
+    const long long b = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    if (b >= nb) {
+        return;
+    }
+    ms_coincidence_scale(b, x, d, rows, cols, lr, dw_nominal, desired_bl, um, blm, bl_used, scales);
+}
+
+/* Pulse coincidence: the bit-packed streams of every input line i (index i) and error line j (index cols + j)
+   of every sample (numba template: coincidence_bits, second half). One thread per (sample, line). */
+extern "C" __global__ void ms_coincidence_streams(const double* __restrict__ x, const double* __restrict__ d, long long nb, long long rows, long long cols, const long long* __restrict__ bl_used, const double* __restrict__ scales, unsigned long long step0, unsigned int k0, unsigned int k1, long long words, unsigned long long* __restrict__ XW, unsigned long long* __restrict__ DW)
+{
+    const long long t = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    if (t >= nb * (cols + rows)) {
+        return;
+    }
+    ms_coincidence_stream(t, x, d, rows, cols, bl_used, scales, step0, k0, k1, words, XW, DW);
+}
+
+/* Pulse coincidence updates: cell (j, i) gets n = popcount(x bits & d bits) pulses, up where -d x > 0; samples in
+   order, one thread per cell (numba template: update_coincidence). */
+extern "C" __global__ void ms_update_coincidence(weight_t* __restrict__ w, const double* __restrict__ pc, const double* __restrict__ x, const double* __restrict__ d, const unsigned long long* __restrict__ XW, const unsigned long long* __restrict__ DW, long long nb, long long rows, long long cols, long long words, unsigned long long step0, unsigned int k0, unsigned int k1, int c2c, double sigma, int record, long long* __restrict__ n_up, long long* __restrict__ n_down, double* __restrict__ s_abs, double* __restrict__ s_absw, double* __restrict__ s_w)
+{
+    const long long cell = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    if (cell >= rows * cols) {
+        return;
+    }
+    ms_coincidence_cell(w, pc, cell, x, d, XW, DW, nb, rows, cols, words, step0, k0, k1, c2c, sigma, record, n_up,
+                        n_down, s_abs, s_absw, s_w);
 }
 
 /* Whole epochs of a linear model with loss 1/2 (Wx - y)^2, fused: one block per output row j (rows are

@@ -68,33 +68,77 @@ def net_dphi(z, act):
 
 @njit(cache=True)
 def net_read(w, ref, has_ref, V, v0, n_b, transpose, OUT, o0, active, qp, noise, k0, k1, read_step,
-             s_read, s_wread, U):
+             s_read, s_wread, U, NZ, ACC):
     """OUT[b, o0 + .] += the read of tile w with inputs V[b, v0 + .] (Tile._read; module docstring).
     qp = (dac_bits, dac_bound, dac_step, adc_bits, adc_bound, adc_step); noise = (output, weight).
-    U is scratch of at least the input length."""
+    U, NZ (int64) and ACC are scratch of at least the input / output length.
+
+    Every dot product is summed from 0.0 in index order, as Backend.sequential_mvm sums it, but only
+    over the inputs that are not zero (NZ): a zero input adds a signed zero to a sum that is never -0.0
+    (it starts at +0.0, and x + (+-0.0) == x), so skipping it changes no bit and sparse inputs cost
+    nothing. Four outputs are summed at once (independent chains that the CPU overlaps)."""
     rows, cols = w.shape
     n_in = rows if transpose else cols
     n_out = cols if transpose else rows
     out_noise = noise[0]
-    w_noise = noise[1]
+    w_noise = noise[1] if active else 0.0
     for b in range(n_b):
+        m = 0
         for a in range(n_in):
-            U[a] = net_quantize(V[b, v0 + a], np.int64(qp[0]), qp[1], qp[2]) if active else V[b, v0 + a]
+            u = net_quantize(V[b, v0 + a], np.int64(qp[0]), qp[1], qp[2]) if active else V[b, v0 + a]
+            U[a] = u
+            NZ[m] = a
+            m += 1 if u != 0.0 else 0  # NaN is kept
         for o in range(n_out):
-            acc = 0.0
-            for a in range(n_in):
-                j = a if transpose else o
-                i = o if transpose else a
-                wv = np.float64(w[j, i])
-                if active and w_noise > 0.0:
+            ACC[o] = 0.0
+        if w_noise > 0.0:
+            for t in range(m):
+                a = NZ[t]
+                for o in range(n_out):
+                    j = a if transpose else o
+                    i = o if transpose else a
                     k = np.uint64((b * rows + j) * cols + i)
-                    wv = wv * (1.0 + w_noise * net_flat_normal(k, k0, k1, read_step, s_wread))
-                acc += wv * U[a]
+                    wv = np.float64(w[j, i]) * (1.0 + w_noise * net_flat_normal(k, k0, k1, read_step, s_wread))
+                    ACC[o] += wv * U[a]
+        elif transpose:  # ACC[i] = sum_j w[j, i] U[j]: rows outer, the inner loop vectorises
+            for t in range(m):
+                j = NZ[t]
+                u = U[j]
+                for i in range(n_out):
+                    ACC[i] += np.float64(w[j, i]) * u
+        else:
+            o = 0
+            while o + 4 <= n_out:
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                a3 = 0.0
+                for t in range(m):
+                    i = NZ[t]
+                    u = U[i]
+                    a0 += np.float64(w[o, i]) * u
+                    a1 += np.float64(w[o + 1, i]) * u
+                    a2 += np.float64(w[o + 2, i]) * u
+                    a3 += np.float64(w[o + 3, i]) * u
+                ACC[o] = a0
+                ACC[o + 1] = a1
+                ACC[o + 2] = a2
+                ACC[o + 3] = a3
+                o += 4
+            for oo in range(o, n_out):
+                acc = 0.0
+                for t in range(m):
+                    i = NZ[t]
+                    acc += np.float64(w[oo, i]) * U[i]
+                ACC[oo] = acc
+        for o in range(n_out):
+            acc = ACC[o]
             if active and out_noise > 0.0:
                 acc = acc + out_noise * net_flat_normal(np.uint64(b * n_out + o), k0, k1, read_step, s_read)
             if has_ref:
                 r = 0.0
-                for a in range(n_in):
+                for t in range(m):
+                    a = NZ[t]
                     j = a if transpose else o
                     i = o if transpose else a
                     r += ref[j, i] * U[a]
@@ -102,6 +146,253 @@ def net_read(w, ref, has_ref, V, v0, n_b, transpose, OUT, o0, active, qp, noise,
             if active:
                 acc = net_quantize(acc, np.int64(qp[3]), qp[4], qp[5])
             OUT[b, o0 + o] += acc
+
+
+@njit(cache=True)
+def net_coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used, PROB, BITS):
+    """coincidence_bits (same bit lengths, scales and Philox numbers), serial and written so that the
+    Philox blocks of all lines are computed in one vectorisable loop per block index. PROB (lines)
+    and BITS (lines, words) are scratch."""
+    nb, cols = x.shape
+    rows = d.shape[1]
+    lines = cols + rows
+    nw = XW.shape[2]
+    for b in range(nb):
+        x_max = 0.0
+        for i in range(cols):
+            x_max = max(x_max, abs(x[b, i]))
+        d_max = 0.0
+        for j in range(rows):
+            d_max = max(d_max, abs(d[b, j]))
+        bl = desired_bl
+        if x_max == 0.0 or d_max == 0.0 or lr == 0.0:
+            bl = 0
+        elif blm:
+            bl = min(max(np.int64(math.ceil(lr * x_max * d_max / dw_nominal)), 1), desired_bl)
+        bl_used[b] = bl
+        a_x = 0.0
+        a_d = 0.0
+        if bl > 0:
+            base = math.sqrt(lr / (bl * dw_nominal))
+            a_x = base * math.sqrt(d_max / x_max) if um else base
+            a_d = base * math.sqrt(x_max / d_max) if um else base
+        for line in range(cols):
+            PROB[line] = min(a_x * abs(x[b, line]), 1.0)
+        for j in range(rows):
+            PROB[cols + j] = min(a_d * abs(d[b, j]), 1.0)
+        for line in range(lines):
+            for k in range(nw):
+                BITS[line, k] = np.uint64(0)
+        step = step0 + np.uint64(b)
+        c2 = stream_word(STREAM_COINCIDENCE, step)
+        c3 = step & MASK32
+        for blk in range((bl + 3) // 4):
+            k = 4 * blk
+            wi = k >> 6
+            sh = np.uint64(k & 63)
+            v1 = k + 1 < bl
+            v2 = k + 2 < bl
+            v3 = k + 3 < bl
+            for line in range(lines):  # a uniform < prob <= 0 is never true: lines of prob 0 stay empty
+                p = PROB[line]
+                o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), np.uint64(line), c2, c3, k0, k1)
+                v = np.uint64(1 if uniform(o0) < p else 0)
+                v |= np.uint64(2 if v1 and uniform(o1) < p else 0)
+                v |= np.uint64(4 if v2 and uniform(o2) < p else 0)
+                v |= np.uint64(8 if v3 and uniform(o3) < p else 0)
+                BITS[line, wi] |= v << sh
+        for i in range(cols):
+            for k in range(nw):
+                XW[b, i, k] = BITS[i, k]
+        for j in range(rows):
+            for k in range(nw):
+                DW[b, j, k] = BITS[cols + j, k]
+
+
+@njit(cache=True)
+def net_rows_scratch(cols, n_cells, words, n_params):
+    """Scratch of net_coincidence_rows for up to n_cells cells of rows of up to cols columns."""
+    n = n_cells + GROUP
+    return (np.empty(cols, np.int64), np.empty(cols, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(64 * words + 2, np.int64),
+            np.empty(n), np.empty(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.uint64),
+            np.empty((n_params, n)), np.empty((64 * words + 4, GROUP)), np.empty((64 * words + 4, GROUP), np.uint64))
+
+
+@njit(cache=True, inline="always")
+def popcount_cell(XW, DW, b, i, j, nw):
+    """Coincidences of input line i and error line j of sample b (AND + popcount over the words)."""
+    n = np.int64(0)
+    for k in range(nw):
+        n += popcount64(XW[b, i, k] & DW[b, j, k])
+    return n
+
+
+@njit(cache=True, inline="always")
+def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0, k1, c2c, sigma, record,
+                         n_up, n_down, s_abs, s_absw, s_w, S):
+    """update_coincidence on rows j0 .. j1 - 1, with the pulsed cells of all these rows packed
+    together: per sample, the counts of the columns that have bits (sparse inputs cost nothing), the
+    counters and window sums, every cell with a pulse packed into lane arrays (in index order; sorted
+    by pulse count, a counting sort, when some train is longer than one Philox block) and run GROUP
+    at a time in lock step, so that short rows do not leave lanes idle. Each cell sees exactly the
+    arithmetic (and the Philox numbers) of update_coincidence; only the grouping of independent cells
+    differs. S: scratch (net_rows_scratch)."""
+    rows, cols = w.shape
+    nw = XW.shape[2]
+    n_params = pc.shape[0]
+    noisy = sigma > 0.0
+    multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
+    additive = noisy and c2c == C2C_ADDITIVE
+    per_row = n_up.shape[1] == 1 and cols > 1  # counters of shape (rows, 1): per-row totals
+    ACT, NZX, ORD, LJ, LI, LJ2, LI2, hist, W, UP, NL, CELL, P, Z, O = S
+    if uniform_params:
+        for q in range(n_params):
+            for l in range(GROUP):
+                P[q, l] = pc[q, 0, 0]
+    for b in range(x.shape[0]):
+        step = step0 + np.uint64(b)
+        na = 0
+        nz = 0
+        for i in range(cols):
+            bits = np.uint64(0)
+            for k in range(nw):
+                bits |= XW[b, i, k]
+            ACT[na] = i
+            na += 1 if bits != 0 else 0
+            NZX[nz] = i
+            nz += 1 if x[b, i] != 0.0 else 0
+        m = 0
+        top = 0
+        for j in range(j0, j1):
+            dj = d[b, j]
+            if record:  # a zero input adds +-0.0 to sums that are never -0.0: skipped
+                for t in range(nz):
+                    i = NZX[t]
+                    g = dj * x[b, i]
+                    s_abs[j, i] += abs(g)
+                    s_absw[j, i] += abs(g) * np.float64(w[j, i])
+            dbits = np.uint64(0)
+            for k in range(nw):
+                dbits |= DW[b, j, k]
+            if dbits == 0 or na == 0:
+                continue
+            t_up = 0
+            t_all = 0
+            for t in range(na):
+                i = ACT[t]
+                if nw == 1:
+                    n = popcount64(XW[b, i, 0] & dbits)
+                else:
+                    n = np.int64(0)
+                    for k in range(nw):
+                        n += popcount64(XW[b, i, k] & DW[b, j, k])
+                up = dj * x[b, i] < 0.0
+                n_u = n if up else 0
+                if per_row:
+                    t_up += n_u
+                    t_all += n
+                else:
+                    n_up[j, i] += n_u
+                    n_down[j, i] += n - n_u
+                NL[m] = n  # packed in index order, branch-free: m advances past the cells with a pulse
+                LJ[m] = j
+                LI[m] = i
+                m += 1 if n > 0 else 0
+                top = max(top, n)
+            if per_row:
+                n_up[j, 0] += t_up
+                n_down[j, 0] += t_all - t_up
+        if m > 0:
+            if top > 4:  # trains longer than one Philox block: lanes of similar length (counting sort)
+                for n in range(top + 2):
+                    hist[n] = 0
+                for k in range(m):
+                    hist[NL[k]] += 1
+                pos = 0
+                for n in range(1, top + 1):
+                    h = hist[n]
+                    hist[n] = pos
+                    pos += h
+                for k in range(m):
+                    n = NL[k]
+                    ORD[hist[n]] = k
+                    hist[n] += 1
+                for k in range(m):
+                    LJ2[k] = LJ[ORD[k]]
+                    LI2[k] = LI[ORD[k]]
+                for k in range(m):
+                    LJ[k] = LJ2[k]
+                    LI[k] = LI2[k]
+            for k in range(m):
+                j = LJ[k]
+                i = LI[k]
+                W[k] = np.float64(w[j, i])
+                UP[k] = d[b, j] * x[b, i] < 0.0
+                NL[k] = popcount_cell(XW, DW, b, i, j, nw)
+                CELL[k] = np.uint64(j * cols + i)
+            if not uniform_params:
+                for k in range(m):
+                    for q in range(n_params):
+                        P[q, k] = pc[q, LJ[k], LI[k]]
+                for k in range(m):
+                    NL[k] = NL[k] if cell_moves(P[n_params - 1, k]) else 0
+            elif not cell_moves(P[n_params - 1, 0]):
+                for k in range(m):
+                    NL[k] = 0
+            for k in range(m, m + GROUP):
+                W[k] = 0.0
+                UP[k] = False
+                CELL[k] = np.uint64(0)
+                NL[k] = 0
+            for g0 in range(0, m, GROUP):
+                n_max = np.int64(0)
+                for l in range(GROUP):
+                    n_max = max(n_max, NL[g0 + l])
+                if n_max > 0:
+                    lanes = slice(g0, g0 + GROUP)
+                    if multiplicative or additive:
+                        group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
+                    if uniform_params:
+                        group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, multiplicative, additive, sigma)
+                    else:
+                        group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, multiplicative, additive,
+                                     sigma)
+            if noisy and c2c == C2C_NEUROSIM:
+                for k in range(m):
+                    if NL[k] > 0:
+                        W[k] = draw_event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
+                                                P[ROW_W_MIN, 0 if uniform_params else k],
+                                                P[ROW_W_MAX, 0 if uniform_params else k])
+            for k in range(m):
+                w[LJ[k], LI[k]] = W[k]
+        if record:
+            for j in range(j0, j1):
+                for i in range(cols):
+                    s_w[j, i] += np.float64(w[j, i])
+
+
+@njit(parallel=True, cache=True)
+def net_update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0, k1, c2c, sigma, record,
+                           n_up, n_down, s_abs, s_absw, s_w):
+    """Per-sample coincidence updates of a tile (update_coincidence's results), threads over n_chunks
+    blocks of rows, each packed as a whole (net_coincidence_rows)."""
+    rows, cols = w.shape
+    n_chunks = max(min(rows, n_chunks), 1)
+    for chunk in prange(n_chunks):
+        j0 = chunk * rows // n_chunks
+        j1 = (chunk + 1) * rows // n_chunks
+        S = net_rows_scratch(cols, (j1 - j0) * cols, XW.shape[2], pc.shape[0])
+        net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up,
+                             n_down, s_abs, s_absw, s_w, S)
+
+
+@njit(cache=True)
+def net_update_coincidence_serial(w, pc, uniform_params, x, d, XW, DW, step0, k0, k1, c2c, sigma, record,
+                                  n_up, n_down, s_abs, s_absw, s_w, S):
+    """net_update_coincidence in this thread, the whole tile packed at once (S: scratch large enough)."""
+    net_coincidence_rows(w, pc, uniform_params, 0, w.shape[0], x, d, XW, DW, step0, k0, k1, c2c, sigma, record,
+                         n_up, n_down, s_abs, s_absw, s_w, S)
 
 
 @njit(cache=True)
@@ -129,6 +420,14 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     DL = np.zeros((n_layers, batch, width))  # deltas
     BK = np.zeros((batch, width))             # backward reads
     U = np.zeros(width)
+    NZ = np.zeros(width, np.int64)
+    ACC = np.zeros(width)
+    PROB = np.zeros(2 * width)
+    BITS = np.zeros((2 * width, max(words, 1)), np.uint64)
+    max_cells = 0
+    for t in range(n_tiles):
+        max_cells = max(max_cells, W[base + t].shape[0] * W[base + t].shape[1])
+    S = net_rows_scratch(width, max_cells, max(words, 1), PC[base].shape[0])
     events = 0
     recorded = 0
     for start in range(0, n, batch):
@@ -153,7 +452,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                     read_steps[base + t] = rs + np.uint64(1)
                 net_read(W[base + t], REF[base + t], meta[t, 5] != 0, A[l], meta[t, 3], size, False, Z[l], meta[t, 1],
                          active, qp,
-                         noise, keys[base + t, 0], keys[base + t, 1], rs, s_read, s_wread, U)
+                         noise, keys[base + t, 0], keys[base + t, 1], rs, s_read, s_wread, U, NZ, ACC)
             if l < n_layers - 1:
                 for bb in range(size):
                     for o in range(sizes[l + 1]):
@@ -195,7 +494,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                     read_steps[base + t] = rs + np.uint64(1)
                 net_read(W[base + t], REF[base + t], meta[t, 5] != 0, DL[l], meta[t, 1], size, True, BK, meta[t, 3],
                          back_active,
-                         qp, noise, keys[base + t, 0], keys[base + t, 1], rs, s_read, s_wread, U)
+                         qp, noise, keys[base + t, 0], keys[base + t, 1], rs, s_read, s_wread, U, NZ, ACC)
             for bb in range(size):
                 for i in range(sizes[l]):
                     DL[l - 1, bb, i] = BK[bb, i] * net_dphi(Z[l - 1, bb, i], act)
@@ -235,14 +534,15 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                 bl_used = np.empty(size, dtype=np.int64)
                 if big:
                     coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used)
-                    update_coincidence(w, pc, uniform, n_chunks, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
-                                       NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t], SW[base + t])
+                    net_update_coincidence(w, pc, uniform, n_chunks, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
+                                           NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
+                                           SW[base + t])
                 else:
-                    coincidence_bits_serial(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW,
-                                            bl_used)
-                    update_coincidence_serial(w, pc, uniform, n_chunks, xs, ds, XW, DW, step0, k0, k1, c2c, sigma,
-                                              record, NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
-                                              SW[base + t])
+                    net_coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used,
+                                         PROB, BITS)
+                    net_update_coincidence_serial(w, pc, uniform, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
+                                                  NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
+                                                  SW[base + t], S)
                 steps[base + t] = step0 + np.uint64(size)
             elif accumulate:
                 G = np.zeros((rows, cols))
