@@ -11,6 +11,7 @@ most pairs of them; the full product runs under ``slow``.
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -158,3 +159,30 @@ def test_each_replica_is_bit_identical_to_its_single_run():
     reference_model, cfg = build(settings[1], backend="numpy")
     _assert_same((pairs[1][0], together[1]),
                  (reference_model, train(reference_model, data, cfg, seed=2, loss="softmax", progress=False)))
+
+
+def _sparse(data: Dataset) -> Dataset:
+    """The same data with about half of the inputs exactly zero (the kernels skip zero inputs)."""
+    g = np.random.default_rng(1)
+    mask = g.random(data.X_train.shape) < 0.5
+    return type(data)(**{**data.__dict__, "X_train": np.where(mask, 0.0, data.X_train)})
+
+
+@pytest.mark.parametrize("case", [("pc", "softmax", "tanh", "float64", "off", None, False, 1, False),
+                                  ("pc", "mse", "relu", "float32", "full", 4, True, 2, False),
+                                  ("sr", "logistic", "sigmoid", "float64", "forward_only", None, False, 3, False)],
+                         ids=["pc-rows", "pc-tiled-periphery", "sr"])
+def test_threads_over_rows_sparse_inputs_and_row_counters_are_bit_identical(case, monkeypatch):
+    """Every tile takes the kernels' threaded path (threads over blocks of rows, as for large tiles),
+    half the inputs are zero, and the pulse counters are per-row totals (as above 2**20 cells)."""
+    from memsim.backends import numba as numba_backend
+    from memsim.models import tile as tile_module
+
+    monkeypatch.setattr(numba_backend, "SERIAL_BELOW", 1)
+    monkeypatch.setattr(tile_module, "PER_CELL_COUNTERS_MAX", 4)
+    sparse = _sparse(_data(case[1]))
+    monkeypatch.setattr(sys.modules[__name__], "_data", lambda loss: sparse)
+    fused = _train("numba", case)
+    assert fused[1].path == "fused"
+    assert np.size(fused[1].statistics[0]["pulses_up"]) < 5 * 8  # not per cell
+    _assert_same(fused, _train("numpy", case))

@@ -210,13 +210,25 @@ def net_coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k
 
 
 @njit(cache=True)
-def net_rows_scratch(cols, n_cells, words, n_params):
-    """Scratch of net_coincidence_rows for up to n_cells cells of rows of up to cols columns."""
+def net_rows_scratch(n_chunks, cols, n_cells, words, n_params):
+    """Scratch of net_coincidence_rows for n_chunks blocks of rows (first axis), each of up to n_cells
+    cells in rows of up to cols columns; net_scratch_chunk gives one block's arrays. Allocated once per
+    epoch call: a large allocation per sample would cost fresh pages every time."""
     n = n_cells + GROUP
-    return (np.empty(cols, np.int64), np.empty(cols, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-            np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(64 * words + 2, np.int64),
-            np.empty(n), np.empty(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.uint64),
-            np.empty((n_params, n)), np.empty((64 * words + 4, GROUP)), np.empty((64 * words + 4, GROUP), np.uint64))
+    c = n_chunks
+    return (np.empty((c, cols), np.int64), np.empty((c, cols), np.int64), np.empty((c, n), np.int64),
+            np.empty((c, n), np.int64), np.empty((c, n), np.int64), np.empty((c, n), np.int64),
+            np.empty((c, n), np.int64), np.empty((c, 64 * words + 2), np.int64), np.empty((c, n)),
+            np.empty((c, n), np.bool_), np.empty((c, n), np.int64), np.empty((c, n), np.uint64),
+            np.empty((c, n_params, n)), np.empty((c, 64 * words + 4, GROUP)),
+            np.empty((c, 64 * words + 4, GROUP), np.uint64))
+
+
+@njit(cache=True, inline="always")
+def net_scratch_chunk(S, c):
+    """The scratch arrays of block c (views)."""
+    return (S[0][c], S[1][c], S[2][c], S[3][c], S[4][c], S[5][c], S[6][c], S[7][c], S[8][c], S[9][c], S[10][c],
+            S[11][c], S[12][c], S[13][c], S[14][c])
 
 
 @njit(cache=True, inline="always")
@@ -374,17 +386,17 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
 
 @njit(parallel=True, cache=True)
 def net_update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0, k1, c2c, sigma, record,
-                           n_up, n_down, s_abs, s_absw, s_w):
+                           n_up, n_down, s_abs, s_absw, s_w, S):
     """Per-sample coincidence updates of a tile (update_coincidence's results), threads over n_chunks
-    blocks of rows, each packed as a whole (net_coincidence_rows)."""
+    blocks of rows, each packed as a whole (net_coincidence_rows; S: net_rows_scratch for n_chunks
+    blocks of at least ceil(rows / n_chunks) rows)."""
     rows, cols = w.shape
     n_chunks = max(min(rows, n_chunks), 1)
     for chunk in prange(n_chunks):
         j0 = chunk * rows // n_chunks
         j1 = (chunk + 1) * rows // n_chunks
-        S = net_rows_scratch(cols, (j1 - j0) * cols, XW.shape[2], pc.shape[0])
         net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up,
-                             n_down, s_abs, s_absw, s_w, S)
+                             n_down, s_abs, s_absw, s_w, net_scratch_chunk(S, chunk))
 
 
 @njit(cache=True)
@@ -392,7 +404,7 @@ def net_update_coincidence_serial(w, pc, uniform_params, x, d, XW, DW, step0, k0
                                   n_up, n_down, s_abs, s_absw, s_w, S):
     """net_update_coincidence in this thread, the whole tile packed at once (S: scratch large enough)."""
     net_coincidence_rows(w, pc, uniform_params, 0, w.shape[0], x, d, XW, DW, step0, k0, k1, c2c, sigma, record,
-                         n_up, n_down, s_abs, s_absw, s_w, S)
+                         n_up, n_down, s_abs, s_absw, s_w, net_scratch_chunk(S, 0))
 
 
 @njit(cache=True)
@@ -424,10 +436,18 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     ACC = np.zeros(width)
     PROB = np.zeros(2 * width)
     BITS = np.zeros((2 * width, max(words, 1)), np.uint64)
-    max_cells = 0
+    n_chunks = max(n_chunks, 1)
+    cap = 0  # cells of the largest block of rows that a coincidence update packs at once
+    any_big = False
     for t in range(n_tiles):
-        max_cells = max(max_cells, W[base + t].shape[0] * W[base + t].shape[1])
-    S = net_rows_scratch(width, max_cells, max(words, 1), PC[base].shape[0])
+        rows_t, cols_t = W[base + t].shape
+        if wide and batch * rows_t * cols_t >= serial_below:  # threads over blocks of rows
+            any_big = True
+            cap = max(cap, ((rows_t + n_chunks - 1) // n_chunks + 1) * cols_t)
+        else:
+            cap = max(cap, rows_t * cols_t)
+    S = net_rows_scratch(n_chunks if any_big else 1, width, cap if rule == RULE_PULSE_COINCIDENCE else 0,
+                         max(words, 1), PC[base].shape[0])
     events = 0
     recorded = 0
     for start in range(0, n, batch):
@@ -527,7 +547,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                     xs[bb, i] = A[l, bb, c0 + i]
                 for j in range(rows):
                     ds[bb, j] = DL[l, bb, r0 + j]
-            big = wide and size * rows * cols >= serial_below
+            big = wide and batch * rows * cols >= serial_below  # as sized above (not the last, shorter batch)
             if rule == RULE_PULSE_COINCIDENCE:
                 XW = np.empty((size, cols, words), dtype=np.uint64)
                 DW = np.empty((size, rows, words), dtype=np.uint64)
@@ -536,7 +556,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                     coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used)
                     net_update_coincidence(w, pc, uniform, n_chunks, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
                                            NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
-                                           SW[base + t])
+                                           SW[base + t], S)
                 else:
                     net_coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used,
                                          PROB, BITS)
