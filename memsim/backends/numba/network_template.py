@@ -149,10 +149,11 @@ def net_read(w, ref, has_ref, V, v0, n_b, transpose, OUT, o0, active, qp, noise,
 
 
 @njit(cache=True)
-def net_coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used, PROB, BITS):
+def net_coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used, PROB, BITS,
+                         LIVE, PL, VB):
     """coincidence_bits (same bit lengths, scales and Philox numbers), serial and written so that the
-    Philox blocks of all lines are computed in one vectorisable loop per block index. PROB (lines)
-    and BITS (lines, words) are scratch."""
+    Philox blocks of the lines that can have bits are computed in one vectorisable loop per block
+    index. PROB, PL (lines), BITS, VB (lines, words) and LIVE (lines, int64) are scratch."""
     nb, cols = x.shape
     rows = d.shape[1]
     lines = cols + rows
@@ -180,9 +181,14 @@ def net_coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k
             PROB[line] = min(a_x * abs(x[b, line]), 1.0)
         for j in range(rows):
             PROB[cols + j] = min(a_d * abs(d[b, j]), 1.0)
+        n_live = 0  # the lines with a probability > 0, in order (LIVE): only they draw
         for line in range(lines):
+            LIVE[n_live] = line
+            n_live += 1 if PROB[line] > 0.0 else 0
+        for t in range(n_live):
+            PL[t] = PROB[LIVE[t]]
             for k in range(nw):
-                BITS[line, k] = np.uint64(0)
+                VB[t, k] = np.uint64(0)
         step = step0 + np.uint64(b)
         c2 = stream_word(STREAM_COINCIDENCE, step)
         c3 = step & MASK32
@@ -193,14 +199,20 @@ def net_coincidence_bits(x, d, lr, dw_nominal, desired_bl, um, blm, step0, k0, k
             v1 = k + 1 < bl
             v2 = k + 2 < bl
             v3 = k + 3 < bl
-            for line in range(lines):  # a uniform < prob <= 0 is never true: lines of prob 0 stay empty
-                p = PROB[line]
-                o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), np.uint64(line), c2, c3, k0, k1)
+            for t in range(n_live):  # contiguous in t: vectorises (a uniform < prob <= 0 is never true)
+                p = PL[t]
+                o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), np.uint64(LIVE[t]), c2, c3, k0, k1)
                 v = np.uint64(1 if uniform(o0) < p else 0)
                 v |= np.uint64(2 if v1 and uniform(o1) < p else 0)
                 v |= np.uint64(4 if v2 and uniform(o2) < p else 0)
                 v |= np.uint64(8 if v3 and uniform(o3) < p else 0)
-                BITS[line, wi] |= v << sh
+                VB[t, wi] |= v << sh
+        for line in range(lines):
+            for k in range(nw):
+                BITS[line, k] = np.uint64(0)
+        for t in range(n_live):
+            for k in range(nw):
+                BITS[LIVE[t], k] = VB[t, k]
         for i in range(cols):
             for k in range(nw):
                 XW[b, i, k] = BITS[i, k]
@@ -436,6 +448,14 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     ACC = np.zeros(width)
     PROB = np.zeros(2 * width)
     BITS = np.zeros((2 * width, max(words, 1)), np.uint64)
+    LIVE = np.zeros(2 * width, np.int64)
+    PL = np.zeros(2 * width)
+    VB = np.zeros((2 * width, max(words, 1)), np.uint64)
+    XS_BUF = np.empty(batch * width)
+    DS_BUF = np.empty(batch * width)
+    XW_BUF = np.empty(batch * width * max(words, 1), np.uint64)
+    DW_BUF = np.empty(batch * width * max(words, 1), np.uint64)
+    BL_BUF = np.empty(batch, np.int64)
     n_chunks = max(n_chunks, 1)
     cap = 0  # cells of the largest block of rows that a coincidence update packs at once
     any_big = False
@@ -540,8 +560,8 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
             k0 = keys[base + t, 0]
             k1 = keys[base + t, 1]
             step0 = steps[base + t]
-            xs = np.empty((size, cols))
-            ds = np.empty((size, rows))
+            xs = XS_BUF[:size * cols].reshape((size, cols))  # contiguous views of buffers allocated once
+            ds = DS_BUF[:size * rows].reshape((size, rows))
             for bb in range(size):
                 for i in range(cols):
                     xs[bb, i] = A[l, bb, c0 + i]
@@ -549,9 +569,9 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                     ds[bb, j] = DL[l, bb, r0 + j]
             big = wide and batch * rows * cols >= serial_below  # as sized above (not the last, shorter batch)
             if rule == RULE_PULSE_COINCIDENCE:
-                XW = np.empty((size, cols, words), dtype=np.uint64)
-                DW = np.empty((size, rows, words), dtype=np.uint64)
-                bl_used = np.empty(size, dtype=np.int64)
+                XW = XW_BUF[:size * cols * words].reshape((size, cols, words))
+                DW = DW_BUF[:size * rows * words].reshape((size, rows, words))
+                bl_used = BL_BUF[:size]
                 if big:
                     coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used)
                     net_update_coincidence(w, pc, uniform, n_chunks, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
@@ -559,7 +579,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                                            SW[base + t], S)
                 else:
                     net_coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used,
-                                         PROB, BITS)
+                                         PROB, BITS, LIVE, PL, VB)
                     net_update_coincidence_serial(w, pc, uniform, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
                                                   NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
                                                   SW[base + t], S)
