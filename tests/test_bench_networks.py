@@ -50,3 +50,12 @@ def test_cli_runs_one_workload_and_writes_json(tmp_path, capsys):
     assert "n1_pc_b1" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["bench", "--workload", "no_such_workload"])
+
+
+def test_gpu_workloads_run_by_default_only_on_the_gpu_backend():
+    from memsim.workflows.bench_networks import GPU_WORKLOADS, default_workloads
+
+    assert WORKLOADS["r1024"][3] == 1024 and WORKLOADS["n2_r16"][:2] == ("mnist_like", "pc")
+    assert set(default_workloads("cupy")) == set(WORKLOADS)
+    assert not set(default_workloads("numba")) & set(GPU_WORKLOADS)
+    assert {"n1_pc_b1", "n2_pc_b1", "r8", "r32"} <= set(default_workloads("numba"))

@@ -409,15 +409,16 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     """
     backends, threads = _check_args(backends, threads)
     if training or workloads:
-        from .bench_networks import WORKLOADS, format_network_record, run_workload
+        from .bench_networks import default_workloads, format_network_record, run_workload
 
         records = train_benchmark(smoke=smoke, backends=backends) if training else []
         if records:
             print(format_table(records), flush=True)
-        for name in (workloads or tuple(WORKLOADS)):
-            rec = run_workload(name, smoke=smoke, threads=network_threads)
-            records.append(rec)
-            print(format_network_record(rec), flush=True)
+        for backend in (b for b in backends if b != "numpy"):  # networks: the fused backends
+            for name in (workloads or default_workloads(backend)):
+                rec = run_workload(name, smoke=smoke, threads=network_threads, backend=backend)
+                records.append(rec)
+                print(format_network_record(rec), flush=True)
         if json_path is not None:
             _write_json(json_path, records)
         return records

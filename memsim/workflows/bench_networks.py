@@ -16,6 +16,9 @@ Workloads (``memsim bench --training`` runs them all after the README-example re
 ``r1``, ``r2``, ``r8``, ``r32``
     ``n1_pc_b1`` as R replicas of different seeds (1 .. R), trained together (one compiled call per
     epoch, threads over replicas).
+``r1024``, ``n2_r16`` (GPU)
+    ``n1_pc_b1`` with 1,024 replicas and ``n2_pc_b1`` with 16: one CUDA block per replica. Run by default
+    only on the ``cupy`` backend (``memsim bench --backend cupy --training``).
 
 Every record: ``workload``, ``samples_per_s`` (replicas x samples trained / seconds of the training
 calls alone: warm JIT, data in memory, per-epoch evaluation excluded; median of ``rounds`` rounds of at
@@ -42,7 +45,7 @@ from ..physics.updates import PulseCoincidence, StochasticRounding
 from ..tasks.classification import ClassificationData
 from .bench_rates import core_count, normal_rate
 
-__all__ = ["WORKLOADS", "workload_data", "run_workload", "NETWORK_KEYS"]
+__all__ = ["WORKLOADS", "GPU_WORKLOADS", "default_workloads", "workload_data", "run_workload", "NETWORK_KEYS"]
 
 #: name -> (task, rule, batch, replicas)
 WORKLOADS: dict[str, tuple[str, str, int, int]] = {
@@ -50,11 +53,30 @@ WORKLOADS: dict[str, tuple[str, str, int, int]] = {
     "n1_sr_b8": ("digits", "sr", 8, 1), "n1_pc_b8": ("digits", "pc", 8, 1),
     "n2_sr_b1": ("mnist_like", "sr", 1, 1), "n2_pc_b1": ("mnist_like", "pc", 1, 1),
     "r1": ("digits", "pc", 1, 1), "r2": ("digits", "pc", 1, 2), "r8": ("digits", "pc", 1, 8),
-    "r32": ("digits", "pc", 1, 32),
+    "r32": ("digits", "pc", 1, 32), "r1024": ("digits", "pc", 1, 1024), "n2_r16": ("mnist_like", "pc", 1, 16),
 }
 
+#: Workloads sized for a GPU (one CUDA block per replica): run by default only on the ``cupy`` backend.
+GPU_WORKLOADS = ("r1024", "n2_r16")
+
+
+def default_workloads(backend: str) -> tuple[str, ...]:
+    """The workloads ``memsim bench --training`` runs on ``backend``.
+
+    Parameters
+    ----------
+    backend : str
+        ``"numba"``, ``"numpy"`` or ``"cupy"``.
+
+    Returns
+    -------
+    tuple of str
+        Every workload on ``cupy``; on the CPU backends all but :data:`GPU_WORKLOADS`.
+    """
+    return tuple(WORKLOADS) if backend == "cupy" else tuple(w for w in WORKLOADS if w not in GPU_WORKLOADS)
+
 #: Keys of a network-training record.
-NETWORK_KEYS = ("kind", "workload", "samples_per_s", "rounds_samples_per_s", "pulses_per_sample", "replicas",
+NETWORK_KEYS = ("kind", "backend", "workload", "samples_per_s", "rounds_samples_per_s", "pulses_per_sample", "replicas",
                 "threads", "path", "normals_per_s", "samples", "epochs_per_round", "test_accuracy")
 
 
@@ -169,7 +191,8 @@ def run_workload(name: str, *, smoke: bool = False, threads: int | None = None, 
     finally:
         if numba_threads:
             numba_threads.set_num_threads(before)
-    return {"kind": "network_training", "workload": name, "samples_per_s": statistics.median(rates),
+    return {"kind": "network_training", "backend": backend, "workload": name,
+            "samples_per_s": statistics.median(rates),
             "rounds_samples_per_s": rates, "pulses_per_sample": pulses_per_sample, "replicas": replicas,
             "threads": threads if numba_threads else 1, "path": results[0].path,
             "normals_per_s": statistics.median(normal_rates) if normal_rates else math.nan,

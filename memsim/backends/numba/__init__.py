@@ -5,6 +5,7 @@ This package is the only place in memsim that imports numba.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ... import rng
@@ -272,13 +273,15 @@ class NumbaBackend(Backend):
         noise = np.array([periphery.output_noise, periphery.weight_noise], dtype=np.float64)
         out = np.zeros((n_rep, 3), dtype=np.int64)
         kernel = module.train_network_epoch if n_rep == 1 else module.train_networks_epoch
-        kernel(
-            *lists, meta, keys, steps, read_steps, np.asarray(sizes, dtype=np.int64), bool(bias), np.int64(activation),
-            np.int64(loss), XS, TS, orders, floats["lr"], ints["batch"], bools["acc"], ints["rec"], ints["rule"],
-            ints["maxp"], ints["bl"], bools["um"], bools["blm"], ints["words"], ints["c2c"], floats["sigma"],
-            floats["dw"], bool(periphery.active), bool(periphery.active and periphery.backward), qp, noise,
-            np.uint64(read_streams[0]), np.uint64(read_streams[1]), np.int64(SERIAL_BELOW),
-            np.int64(4 * threads.get_num_threads()), out)
+        # replicas one at a time to whichever thread is free: their work differs (seeds, settings)
+        with numba.parallel_chunksize(1 if n_rep > 1 else 0):
+            kernel(
+                *lists, meta, keys, steps, read_steps, np.asarray(sizes, dtype=np.int64), bool(bias),
+                np.int64(activation), np.int64(loss), XS, TS, orders, floats["lr"], ints["batch"], bools["acc"], ints["rec"], ints["rule"],
+                ints["maxp"], ints["bl"], bools["um"], bools["blm"], ints["words"], ints["c2c"], floats["sigma"],
+                floats["dw"], bool(periphery.active), bool(periphery.active and periphery.backward), qp, noise,
+                np.uint64(read_streams[0]), np.uint64(read_streams[1]), np.int64(SERIAL_BELOW),
+                np.int64(4 * threads.get_num_threads()), out)
         return [(int(out[r, 0]), int(out[r, 1]), int(out[r, 2]), steps[r * n_tiles:(r + 1) * n_tiles],
                  read_steps[r * n_tiles:(r + 1) * n_tiles]) for r in range(n_rep)]
 

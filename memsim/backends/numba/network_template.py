@@ -458,15 +458,13 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     BL_BUF = np.empty(batch, np.int64)
     n_chunks = max(n_chunks, 1)
     cap = 0  # cells of the largest block of rows that a coincidence update packs at once
-    any_big = False
     for t in range(n_tiles):
         rows_t, cols_t = W[base + t].shape
-        if wide and batch * rows_t * cols_t >= serial_below:  # threads over blocks of rows
-            any_big = True
+        if wide and batch * rows_t * cols_t >= serial_below:  # always threads over blocks of rows
             cap = max(cap, ((rows_t + n_chunks - 1) // n_chunks + 1) * cols_t)
         else:
             cap = max(cap, rows_t * cols_t)
-    S = net_rows_scratch(n_chunks if any_big else 1, width, cap if rule == RULE_PULSE_COINCIDENCE else 0,
+    S = net_rows_scratch(n_chunks if wide else 1, width, cap if rule == RULE_PULSE_COINCIDENCE else 0,
                          max(words, 1), PC[base].shape[0])
     events = 0
     recorded = 0
@@ -572,14 +570,13 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                 XW = XW_BUF[:size * cols * words].reshape((size, cols, words))
                 DW = DW_BUF[:size * rows * words].reshape((size, rows, words))
                 bl_used = BL_BUF[:size]
+                net_coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used, PROB,
+                                     BITS, LIVE, PL, VB)
                 if big:
-                    coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used)
                     net_update_coincidence(w, pc, uniform, n_chunks, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
                                            NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
                                            SW[base + t], S)
                 else:
-                    net_coincidence_bits(xs, ds, lr, dw_nominal, desired_bl, um, blm, step0, k0, k1, XW, DW, bl_used,
-                                         PROB, BITS, LIVE, PL, VB)
                     net_update_coincidence_serial(w, pc, uniform, xs, ds, XW, DW, step0, k0, k1, c2c, sigma, record,
                                                   NUP[base + t], NDN[base + t], SABS[base + t], SABSW[base + t],
                                                   SW[base + t], S)
