@@ -26,29 +26,18 @@ __all__ = ["ACTIVATIONS", "LOSSES", "Loss", "MSELoss", "SoftmaxCrossEntropy", "L
 # (what the compiled network kernels call), not NumPy's vectorised versions, which may differ in the
 # last bit (NumPy's SIMD ``tanh``): the step-by-step trainer and the fused kernels then compute the
 # same numbers. Everything else is IEEE arithmetic, identical in both.
-_TANH = np.frompyfunc(math.tanh, 1, 1)
-_EXP = np.frompyfunc(math.exp, 1, 1)
-_LOG = np.frompyfunc(math.log, 1, 1)
 
 
-def exact_tanh(z: np.ndarray) -> np.ndarray:
-    """``tanh`` of every element by the C library (bit-identical to the compiled kernels).
+def _by_libm(func):
+    """``func`` of every element by the C library: a float64 array shaped like the input."""
+    ufunc = np.frompyfunc(func, 1, 1)
+    name = func.__name__
 
-    Parameters
-    ----------
-    z : array_like
-        Input values.
+    def apply(z: np.ndarray) -> np.ndarray:
+        return np.asarray(ufunc(np.asarray(z, dtype=np.float64)), dtype=np.float64)
 
-    Returns
-    -------
-    numpy.ndarray
-        Float64 array of ``tanh(z)``, shaped like ``z``.
-    """
-    return np.asarray(_TANH(np.asarray(z, dtype=np.float64)), dtype=np.float64)
-
-
-def exact_exp(z: np.ndarray) -> np.ndarray:
-    """``exp`` of every element by the C library (bit-identical to the compiled kernels).
+    apply.__name__ = apply.__qualname__ = f"exact_{name}"
+    apply.__doc__ = f"""``{name}`` of every element by the C library (bit-identical to the compiled kernels).
 
     Parameters
     ----------
@@ -58,25 +47,14 @@ def exact_exp(z: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Float64 array of ``exp(z)``, shaped like ``z``.
+        Float64 array of ``{name}(z)``, shaped like ``z``.
     """
-    return np.asarray(_EXP(np.asarray(z, dtype=np.float64)), dtype=np.float64)
+    return apply
 
 
-def exact_log(z: np.ndarray) -> np.ndarray:
-    """``log`` of every element by the C library (bit-identical to the compiled kernels).
-
-    Parameters
-    ----------
-    z : array_like
-        Input values.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64 array of ``log(z)``, shaped like ``z``.
-    """
-    return np.asarray(_LOG(np.asarray(z, dtype=np.float64)), dtype=np.float64)
+exact_tanh = _by_libm(math.tanh)
+exact_exp = _by_libm(math.exp)
+exact_log = _by_libm(math.log)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -265,9 +265,6 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
     rows, cols = w.shape
     nw = XW.shape[2]
     n_params = pc.shape[0]
-    noisy = sigma > 0.0
-    multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
-    additive = noisy and c2c == C2C_ADDITIVE
     per_row = n_up.shape[1] == 1 and cols > 1  # counters of shape (rows, 1): per-row totals
     ACT, NZX, ORD, LJ, LI, LJ2, LI2, hist, W, UP, NL, CELL, P, Z, O = S
     if uniform_params:
@@ -369,25 +366,7 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
                 UP[k] = False
                 CELL[k] = np.uint64(0)
                 NL[k] = 0
-            for g0 in range(0, m, GROUP):
-                n_max = np.int64(0)
-                for l in range(GROUP):
-                    n_max = max(n_max, NL[g0 + l])
-                if n_max > 0:
-                    lanes = slice(g0, g0 + GROUP)
-                    if multiplicative or additive:
-                        group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
-                    if uniform_params:
-                        group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, multiplicative, additive, sigma)
-                    else:
-                        group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, multiplicative, additive,
-                                     sigma)
-            if noisy and c2c == C2C_NEUROSIM:
-                for k in range(m):
-                    if NL[k] > 0:
-                        W[k] = draw_event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
-                                                P[ROW_W_MIN, 0 if uniform_params else k],
-                                                P[ROW_W_MAX, 0 if uniform_params else k])
+            run_lanes(W, UP, NL, CELL, P, Z, O, m, uniform_params, step, k0, k1, c2c, sigma)
             for k in range(m):
                 w[LJ[k], LI[k]] = W[k]
         if record:

@@ -352,6 +352,33 @@ __LOAD_LANE_PARAMS__
             W[l] = wn if p < NL[l] else wv
 
 
+@njit(cache=True, inline="always")
+def run_lanes(W, UP, NL, CELL, P, Z, O, m, uniform_params, step, k0, k1, c2c, sigma):
+    """The pulse trains of the m packed lanes (finish_lanes done; GROUP idle lanes after them): GROUP
+    at a time in lock step with their normals drawn beforehand, then the "neurosim" event noise."""
+    noisy = sigma > 0.0
+    multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
+    additive = noisy and c2c == C2C_ADDITIVE
+    for g0 in range(0, m, GROUP):
+        n_max = np.int64(0)
+        for l in range(GROUP):
+            n_max = max(n_max, NL[g0 + l])
+        if n_max > 0:
+            lanes = slice(g0, g0 + GROUP)
+            if multiplicative or additive:
+                group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
+            if uniform_params:
+                group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, multiplicative, additive, sigma)
+            else:
+                group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, multiplicative, additive, sigma)
+    if noisy and c2c == C2C_NEUROSIM:
+        for k in range(m):
+            if NL[k] > 0:
+                W[k] = draw_event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
+                                        P[ROW_W_MIN, 0 if uniform_params else k],
+                                        P[ROW_W_MAX, 0 if uniform_params else k])
+
+
 @njit(parallel=True, cache=True)
 def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0, k1, c2c, sigma, record, n_up, n_down,
                        s_abs, s_absw, s_w):
@@ -365,9 +392,6 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
     rows, cols = w.shape
     nw = XW.shape[2]
     n_params = pc.shape[0]
-    noisy = sigma > 0.0
-    multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
-    additive = noisy and c2c == C2C_ADDITIVE
     n_chunks = max(min(rows, n_chunks), 1)  # scratch arrays once per chunk of rows, not per row
     for chunk in prange(n_chunks):
         counts = np.empty(cols, np.int64)
@@ -400,25 +424,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
                     m = pack_cells(w, x, dj, b, j, counts, order, W, UP, NL) if top > 0 else np.int64(0)
                 if m > 0:
                     finish_lanes(pc, uniform_params, j, cols, order, m, W, UP, NL, CELL, P)
-                for g0 in range(0, m, GROUP):
-                    n_max = np.int64(0)
-                    for l in range(GROUP):
-                        n_max = max(n_max, NL[g0 + l])
-                    if n_max > 0:
-                        lanes = slice(g0, g0 + GROUP)
-                        if multiplicative or additive:
-                            group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
-                        if uniform_params:
-                            group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, multiplicative, additive, sigma)
-                        else:
-                            group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, multiplicative, additive,
-                                         sigma)
-                if noisy and c2c == C2C_NEUROSIM:
-                    for k in range(m):
-                        if NL[k] > 0:
-                            W[k] = draw_event_noise(W[k], NL[k], CELL[k], step, k0, k1, sigma,
-                                                    P[ROW_W_MIN, 0 if uniform_params else k],
-                                                    P[ROW_W_MAX, 0 if uniform_params else k])
+                run_lanes(W, UP, NL, CELL, P, Z, O, m, uniform_params, step, k0, k1, c2c, sigma)
                 for k in range(m):
                     w[j, order[k]] = W[k]
                 if record:
