@@ -80,7 +80,7 @@ def generate_source(device) -> str:
     device_cls = type(device)
     names = device_cls.cell_parameters + ("up_down", "stuck")
     load = "\n".join(f"    {name} = pc[{k}, jp, ip]" for k, name in enumerate(names))  # jp, ip: see apply_pulses
-    load_lane = "\n".join(f"            {name} = P[{k}, l]" for k, name in enumerate(names))
+    load_lane = "\n".join(f"                {name} = P[{k}, l]" for k, name in enumerate(names))
     args = ", ".join(device_cls.cell_parameters)
     functions = [device.formula_sources()[name] for name in device_cls.FORMULAS]
     functions += [source for _, source in law_sources()]

@@ -11,7 +11,8 @@ parameter array, at ``[k, jp, ip]``, into local names), ``__LOAD_LANE_PARAMS__``
 """
 
 KERNEL_SOURCE = '''
-GROUP = 64  # cells whose pulse trains run in lock step (the compilers vectorise this width; <= 64 for the lane masks)
+GROUP = 64  # cells packed per lane group (<= 64 for the lane masks)
+SUB = 16  # lanes that run in lock step (the compilers vectorise this width); each sub-group runs to its own longest train
 __CONSTANTS__
 ROW_W_MIN = 1  # rows of the cell-parameter array: every model's cell_parameters start (dw_min, w_min, w_max)
 ROW_W_MAX = 2
@@ -311,45 +312,54 @@ def finish_lanes(pc, uniform_params, j, cols, order, m, W, UP, NL, CELL, P):
 
 
 @njit(cache=True, inline="always")
-def group_normals(Z, O, CELL, NL, n_max, step, k0, k1):
-    """Z[p, l] = normal number p (< NL[l]) of cell CELL[l], c2c stream. Three passes, the first two
-    vectorisable over the lanes: Philox start words, the ziggurat's fast path, then the slow path
-    for the few rejected words that a lane needs (O keeps the words; a bit mask marks them)."""
+def group_normals(Z, O, CELL, NL, step, k0, k1):
+    """Z[p, l] = normal number p (< NL[l]) of cell CELL[l], c2c stream, SUB lanes at a time (each
+    sub-group as far as its longest train). Three passes, the first two vectorisable over the lanes:
+    Philox start words, the ziggurat's fast path, then the slow path for the few rejected words that
+    a lane needs (O keeps the words; a bit mask marks them)."""
     c2 = stream_word(STREAM_C2C, step)
     c3 = step & MASK32
-    for blk in range((n_max + 3) >> 2):
-        for l in range(GROUP):
-            o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), CELL[l], c2, c3, k0, k1)
-            O[4 * blk, l] = o0
-            O[4 * blk + 1, l] = o1
-            O[4 * blk + 2, l] = o2
-            O[4 * blk + 3, l] = o3
-    for p in range(n_max):
-        rejected = np.uint64(0)  # bit l: lane l needs this normal and its word was rejected
-        for l in range(GROUP):
-            z, ok = ziggurat_fast(O[p, l])
-            Z[p, l] = z
-            rejected |= np.uint64(0 if ok or p >= NL[l] else 1) << np.uint64(l)
-        while rejected != 0:  # rare (about 1.5 % of words): the slow path for each set bit
-            lowest = rejected & (~rejected + np.uint64(1))
-            l = popcount64(lowest - np.uint64(1))
-            rejected ^= lowest
-            Z[p, l] = ziggurat_slow(O[p, l], k0, k1, step, STREAM_C2C, CELL[l], p)
+    for l0 in range(0, GROUP, SUB):
+        n_max = np.int64(0)
+        for l in range(l0, l0 + SUB):
+            n_max = max(n_max, NL[l])
+        for blk in range((n_max + 3) >> 2):
+            for l in range(l0, l0 + SUB):
+                o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), CELL[l], c2, c3, k0, k1)
+                O[4 * blk, l] = o0
+                O[4 * blk + 1, l] = o1
+                O[4 * blk + 2, l] = o2
+                O[4 * blk + 3, l] = o3
+        for p in range(n_max):
+            rejected = np.uint64(0)  # bit l - l0: lane l needs this normal and its word was rejected
+            for l in range(l0, l0 + SUB):
+                z, ok = ziggurat_fast(O[p, l])
+                Z[p, l] = z
+                rejected |= np.uint64(0 if ok or p >= NL[l] else 1) << np.uint64(l - l0)
+            while rejected != 0:  # rare (about 1.5 % of words): the slow path for each set bit
+                lowest = rejected & (~rejected + np.uint64(1))
+                l = l0 + popcount64(lowest - np.uint64(1))
+                rejected ^= lowest
+                Z[p, l] = ziggurat_slow(O[p, l], k0, k1, step, STREAM_C2C, CELL[l], p)
 
 
 @njit(cache=True, inline="always")
-def group_pulses(W, UP, NL, P, Z, n_max, multiplicative, additive, sigma):
+def group_pulses(W, UP, NL, P, Z, multiplicative, additive, sigma):
     """Pulse trains of GROUP cells in lock step (independent chains, so the CPU overlaps them):
     pulse p of lane l is applied while p < NL[l]; per cell the arithmetic of apply_pulses."""
-    for p in range(n_max):
-        for l in range(GROUP):
+    for l0 in range(0, GROUP, SUB):
+        n_max = np.int64(0)
+        for l in range(l0, l0 + SUB):
+            n_max = max(n_max, NL[l])
+        for p in range(n_max):
+            for l in range(l0, l0 + SUB):
 __LOAD_LANE_PARAMS__
-            wv = W[l]
-            up = UP[l]
-            q = mean_step(wv, up, __STEP_ARGS__) * up_down_factor(up, up_down)
-            s = sigma * step_spread(wv, up, __STEP_ARGS__) if multiplicative or additive else 0.0
-            wn = one_pulse(wv, up, q, s, Z[p, l], dw_min, multiplicative, additive, w_min, w_max)
-            W[l] = wn if p < NL[l] else wv
+                wv = W[l]
+                up = UP[l]
+                q = mean_step(wv, up, __STEP_ARGS__) * up_down_factor(up, up_down)
+                s = sigma * step_spread(wv, up, __STEP_ARGS__) if multiplicative or additive else 0.0
+                wn = one_pulse(wv, up, q, s, Z[p, l], dw_min, multiplicative, additive, w_min, w_max)
+                W[l] = wn if p < NL[l] else wv
 
 
 @njit(cache=True, inline="always")
@@ -366,11 +376,11 @@ def run_lanes(W, UP, NL, CELL, P, Z, O, m, uniform_params, step, k0, k1, c2c, si
         if n_max > 0:
             lanes = slice(g0, g0 + GROUP)
             if multiplicative or additive:
-                group_normals(Z, O, CELL[lanes], NL[lanes], n_max, step, k0, k1)
+                group_normals(Z, O, CELL[lanes], NL[lanes], step, k0, k1)
             if uniform_params:
-                group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, n_max, multiplicative, additive, sigma)
+                group_pulses(W[lanes], UP[lanes], NL[lanes], P, Z, multiplicative, additive, sigma)
             else:
-                group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, n_max, multiplicative, additive, sigma)
+                group_pulses(W[lanes], UP[lanes], NL[lanes], P[:, lanes], Z, multiplicative, additive, sigma)
     if noisy and c2c == C2C_NEUROSIM:
         for k in range(m):
             if NL[k] > 0:
