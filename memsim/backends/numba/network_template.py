@@ -228,9 +228,9 @@ def net_rows_scratch(n_chunks, cols, n_cells, words, n_params):
     epoch call: a large allocation per sample would cost fresh pages every time."""
     n = n_cells + GROUP
     c = n_chunks
-    return (np.empty((c, cols), np.int64), np.empty((c, cols), np.int64), np.empty((c, n), np.int64),
+    return (np.empty((c, cols), np.int64), np.empty((c, cols), np.int64),
             np.empty((c, n), np.int64), np.empty((c, n), np.int64), np.empty((c, n), np.int64),
-            np.empty((c, n), np.int64), np.empty((c, 64 * words + 2), np.int64), np.empty((c, n)),
+            np.empty((c, n), np.int64), np.empty((c, 4 * (64 * words + 2)), np.int64), np.empty((c, n)),
             np.empty((c, n), np.bool_), np.empty((c, n), np.int64), np.empty((c, n), np.uint64),
             np.empty((c, n_params, n)), np.empty((c, 64 * words + 4, GROUP)),
             np.empty((c, 64 * words + 4, GROUP), np.uint64))
@@ -240,7 +240,7 @@ def net_rows_scratch(n_chunks, cols, n_cells, words, n_params):
 def net_scratch_chunk(S, c):
     """The scratch arrays of block c (views)."""
     return (S[0][c], S[1][c], S[2][c], S[3][c], S[4][c], S[5][c], S[6][c], S[7][c], S[8][c], S[9][c], S[10][c],
-            S[11][c], S[12][c], S[13][c], S[14][c])
+            S[11][c], S[12][c], S[13][c])
 
 
 @njit(cache=True, inline="always")
@@ -258,15 +258,15 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
     """update_coincidence on rows j0 .. j1 - 1, with the pulsed cells of all these rows packed
     together: per sample, the counts of the columns that have bits (sparse inputs cost nothing), the
     counters and window sums, every cell with a pulse packed into lane arrays (in index order; sorted
-    by pulse count, a counting sort, when some train is longer than one Philox block) and run GROUP
-    at a time in lock step, so that short rows do not leave lanes idle. Each cell sees exactly the
+    by pulse count, a counting sort, when some train is longer than one Philox block) and run by
+    run_lanes, so that short rows do not leave lanes idle. Each cell sees exactly the
     arithmetic (and the Philox numbers) of update_coincidence; only the grouping of independent cells
     differs. S: scratch (net_rows_scratch)."""
     rows, cols = w.shape
     nw = XW.shape[2]
     n_params = pc.shape[0]
     per_row = n_up.shape[1] == 1 and cols > 1  # counters of shape (rows, 1): per-row totals
-    ACT, NZX, ORD, LJ, LI, LJ2, LI2, hist, W, UP, NL, CELL, P, Z, O = S
+    ACT, NZX, LJA, LIA, LJ2, LI2, hist, W, UP, NL, CELL, P, Z, O = S
     if uniform_params:
         for q in range(n_params):
             for l in range(GROUP):
@@ -283,6 +283,8 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
             na += 1 if bits != 0 else 0
             NZX[nz] = i
             nz += 1 if x[b, i] != 0.0 else 0
+        LJ = LJA  # lane rows and columns: packed in index order, then (sorted) in LJ2 / LI2
+        LI = LIA
         m = 0
         top = 0
         for j in range(j0, j1):
@@ -305,9 +307,7 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
                 if nw == 1:
                     n = popcount64(XW[b, i, 0] & dbits)
                 else:
-                    n = np.int64(0)
-                    for k in range(nw):
-                        n += popcount64(XW[b, i, k] & DW[b, j, k])
+                    n = popcount_cell(XW, DW, b, i, j, nw)
                 up = dj * x[b, i] < 0.0
                 n_u = n if up else 0
                 if per_row:
@@ -326,31 +326,38 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
                 n_down[j, 0] += t_all - t_up
         if m > 0:
             if top > 4:  # trains longer than one Philox block: lanes of similar length (counting sort)
-                for n in range(top + 2):
+                # four interleaved histograms and offsets (cells k % 4): consecutive cells, often of
+                # the same count, do not wait on each other's counter; lanes of one count may come
+                # out in any order (cells are independent), so the sort need not be stable
+                hn = top + 2
+                for n in range(4 * hn):
                     hist[n] = 0
                 for k in range(m):
-                    hist[NL[k]] += 1
+                    hist[(k & 3) * hn + NL[k]] += 1
                 pos = 0
                 for n in range(1, top + 1):
-                    h = hist[n]
-                    hist[n] = pos
-                    pos += h
+                    for q in range(4):
+                        h = hist[q * hn + n]
+                        hist[q * hn + n] = pos
+                        pos += h
                 for k in range(m):
-                    n = NL[k]
-                    ORD[hist[n]] = k
-                    hist[n] += 1
-                for k in range(m):
-                    LJ2[k] = LJ[ORD[k]]
-                    LI2[k] = LI[ORD[k]]
-                for k in range(m):
-                    LJ[k] = LJ2[k]
-                    LI[k] = LI2[k]
-            for k in range(m):
+                    slot = (k & 3) * hn + NL[k]
+                    o = hist[slot]
+                    hist[slot] = o + 1
+                    LJ2[o] = LJ[k]
+                    LI2[o] = LI[k]
+                LJ, LI = LJ2, LI2
+                pos = 0  # the lanes of count n end where the last offset of n ended
+                for n in range(1, top + 1):
+                    end = hist[3 * hn + n]
+                    for k in range(pos, end):
+                        NL[k] = n
+                    pos = end
+            for k in range(m):  # NL: in pack order, or as just filled
                 j = LJ[k]
                 i = LI[k]
                 W[k] = np.float64(w[j, i])
                 UP[k] = d[b, j] * x[b, i] < 0.0
-                NL[k] = popcount_cell(XW, DW, b, i, j, nw)
                 CELL[k] = np.uint64(j * cols + i)
             if not uniform_params:
                 for k in range(m):
