@@ -345,8 +345,9 @@ def group_normals(Z, O, CELL, NL, step, k0, k1):
 
 @njit(cache=True, inline="always")
 def group_pulses(W, UP, NL, P, Z, multiplicative, additive, sigma):
-    """Pulse trains of GROUP cells in lock step (independent chains, so the CPU overlaps them):
-    pulse p of lane l is applied while p < NL[l]; per cell the arithmetic of apply_pulses."""
+    """Pulse trains of GROUP cells, SUB at a time in lock step (independent chains, so the CPU
+    overlaps them), each sub-group as far as its longest train: pulse p of lane l is applied while
+    p < NL[l]; per cell the arithmetic of apply_pulses."""
     for l0 in range(0, GROUP, SUB):
         n_max = np.int64(0)
         for l in range(l0, l0 + SUB):
@@ -365,7 +366,8 @@ __LOAD_LANE_PARAMS__
 @njit(cache=True, inline="always")
 def run_lanes(W, UP, NL, CELL, P, Z, O, m, uniform_params, step, k0, k1, c2c, sigma):
     """The pulse trains of the m packed lanes (finish_lanes done; GROUP idle lanes after them): GROUP
-    at a time in lock step with their normals drawn beforehand, then the "neurosim" event noise."""
+    at a time, SUB of them in lock step with their normals drawn beforehand, then the "neurosim"
+    event noise."""
     noisy = sigma > 0.0
     multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
     additive = noisy and c2c == C2C_ADDITIVE
@@ -396,7 +398,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
 
     Per row and sample: the counts of every cell (AND + popcount), the pulse counts and window
     sums, then the cells with pulses (sorted by count when trains are long) packed into lane
-    arrays and run GROUP at a time in lock step with their normals drawn beforehand, and the new
+    arrays and run GROUP at a time (SUB in lock step) with their normals drawn beforehand, and the new
     weights stored back. Each cell sees exactly the arithmetic of apply_pulses.
     """
     rows, cols = w.shape
