@@ -277,9 +277,10 @@ class NumbaBackend(Backend):
         with numba.parallel_chunksize(1 if n_rep > 1 else 0):
             kernel(
                 *lists, meta, keys, steps, read_steps, np.asarray(sizes, dtype=np.int64), bool(bias),
-                np.int64(activation), np.int64(loss), XS, TS, orders, floats["lr"], ints["batch"], bools["acc"], ints["rec"], ints["rule"],
-                ints["maxp"], ints["bl"], bools["um"], bools["blm"], ints["words"], ints["c2c"], floats["sigma"],
-                floats["dw"], bool(periphery.active), bool(periphery.active and periphery.backward), qp, noise,
+                np.int64(activation), np.int64(loss), XS, TS, orders, floats["lr"], ints["batch"], bools["acc"],
+                ints["rec"], ints["rule"], ints["maxp"], ints["bl"], bools["um"], bools["blm"], ints["words"],
+                ints["c2c"], floats["sigma"], floats["dw"], bool(periphery.active),
+                bool(periphery.active and periphery.backward), qp, noise,
                 np.uint64(read_streams[0]), np.uint64(read_streams[1]), np.int64(SERIAL_BELOW),
                 np.int64(4 * threads.get_num_threads()), out)
         return [(int(out[r, 0]), int(out[r, 1]), int(out[r, 2]), steps[r * n_tiles:(r + 1) * n_tiles],

@@ -444,13 +444,15 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     BL_BUF = np.empty(batch, np.int64)
     n_chunks = max(n_chunks, 1)
     cap = 0  # cells of the largest block of rows that a coincidence update packs at once
+    any_big = False  # some tile threads over blocks of rows: a scratch block per chunk
     for t in range(n_tiles):
         rows_t, cols_t = W[base + t].shape
-        if wide and batch * rows_t * cols_t >= serial_below:  # always threads over blocks of rows
+        if wide and batch * rows_t * cols_t >= serial_below:
+            any_big = True
             cap = max(cap, ((rows_t + n_chunks - 1) // n_chunks + 1) * cols_t)
         else:
             cap = max(cap, rows_t * cols_t)
-    S = net_rows_scratch(n_chunks if wide else 1, width, cap if rule == RULE_PULSE_COINCIDENCE else 0,
+    S = net_rows_scratch(n_chunks if any_big else 1, width, cap if rule == RULE_PULSE_COINCIDENCE else 0,
                          max(words, 1), PC[base].shape[0])
     events = 0
     recorded = 0

@@ -12,7 +12,7 @@ parameter array, at ``[k, jp, ip]``, into local names), ``__LOAD_LANE_PARAMS__``
 
 KERNEL_SOURCE = '''
 GROUP = 64  # cells packed per lane group (<= 64 for the lane masks)
-SUB = 16  # lanes that run in lock step (the compilers vectorise this width); each sub-group runs to its own longest train
+SUB = 16  # lanes run in lock step (the compilers vectorise this width), each sub-group to its longest train
 __CONSTANTS__
 ROW_W_MIN = 1  # rows of the cell-parameter array: every model's cell_parameters start (dw_min, w_min, w_max)
 ROW_W_MAX = 2
@@ -312,6 +312,15 @@ def finish_lanes(pc, uniform_params, j, cols, order, m, W, UP, NL, CELL, P):
 
 
 @njit(cache=True, inline="always")
+def longest_train(NL, l0, width):
+    """The largest pulse count of lanes l0 .. l0 + width - 1."""
+    n_max = np.int64(0)
+    for l in range(l0, l0 + width):
+        n_max = max(n_max, NL[l])
+    return n_max
+
+
+@njit(cache=True, inline="always")
 def group_normals(Z, O, CELL, NL, step, k0, k1):
     """Z[p, l] = normal number p (< NL[l]) of cell CELL[l], c2c stream, SUB lanes at a time (each
     sub-group as far as its longest train). Three passes, the first two vectorisable over the lanes:
@@ -320,9 +329,7 @@ def group_normals(Z, O, CELL, NL, step, k0, k1):
     c2 = stream_word(STREAM_C2C, step)
     c3 = step & MASK32
     for l0 in range(0, GROUP, SUB):
-        n_max = np.int64(0)
-        for l in range(l0, l0 + SUB):
-            n_max = max(n_max, NL[l])
+        n_max = longest_train(NL, l0, SUB)
         for blk in range((n_max + 3) >> 2):
             for l in range(l0, l0 + SUB):
                 o0, o1, o2, o3 = philox4x32_10(np.uint64(blk), CELL[l], c2, c3, k0, k1)
@@ -349,9 +356,7 @@ def group_pulses(W, UP, NL, P, Z, multiplicative, additive, sigma):
     overlaps them), each sub-group as far as its longest train: pulse p of lane l is applied while
     p < NL[l]; per cell the arithmetic of apply_pulses."""
     for l0 in range(0, GROUP, SUB):
-        n_max = np.int64(0)
-        for l in range(l0, l0 + SUB):
-            n_max = max(n_max, NL[l])
+        n_max = longest_train(NL, l0, SUB)
         for p in range(n_max):
             for l in range(l0, l0 + SUB):
 __LOAD_LANE_PARAMS__
@@ -372,10 +377,7 @@ def run_lanes(W, UP, NL, CELL, P, Z, O, m, uniform_params, step, k0, k1, c2c, si
     multiplicative = noisy and c2c == C2C_MULTIPLICATIVE
     additive = noisy and c2c == C2C_ADDITIVE
     for g0 in range(0, m, GROUP):
-        n_max = np.int64(0)
-        for l in range(GROUP):
-            n_max = max(n_max, NL[g0 + l])
-        if n_max > 0:
+        if longest_train(NL, g0, GROUP) > 0:
             lanes = slice(g0, g0 + GROUP)
             if multiplicative or additive:
                 group_normals(Z, O, CELL[lanes], NL[lanes], step, k0, k1)
