@@ -405,6 +405,14 @@ def net_update_coincidence_serial(w, pc, uniform_params, x, d, XW, DW, step0, k0
                          n_up, n_down, s_abs, s_absw, s_w, net_scratch_chunk(S, 0))
 
 
+@njit(cache=True, inline="always")
+def threads_over_rows(wide, batch, rows, cols, serial_below):
+    """Whether net_epoch updates a rows x cols tile with the threaded kernel (threads over blocks of
+    rows): only for a single network (wide), and only when a full batch's work reaches serial_below.
+    The scratch is sized by the same test, so the two can never disagree."""
+    return wide and batch * rows * cols >= serial_below
+
+
 @njit(cache=True)
 def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, keys, steps, read_steps,
               sizes, bias, act, loss, X, T, order, lr, batch, accumulate, record_from,
@@ -447,7 +455,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     any_big = False  # some tile threads over blocks of rows: a scratch block per chunk
     for t in range(n_tiles):
         rows_t, cols_t = W[base + t].shape
-        if wide and batch * rows_t * cols_t >= serial_below:
+        if threads_over_rows(wide, batch, rows_t, cols_t, serial_below):
             any_big = True
             cap = max(cap, ((rows_t + n_chunks - 1) // n_chunks + 1) * cols_t)
         else:
@@ -553,7 +561,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
                     xs[bb, i] = A[l, bb, c0 + i]
                 for j in range(rows):
                     ds[bb, j] = DL[l, bb, r0 + j]
-            big = wide and batch * rows * cols >= serial_below  # as sized above (not the last, shorter batch)
+            big = threads_over_rows(wide, batch, rows, cols, serial_below)  # the full batch, as sized above
             if rule == RULE_PULSE_COINCIDENCE:
                 XW = XW_BUF[:size * cols * words].reshape((size, cols, words))
                 DW = DW_BUF[:size * rows * words].reshape((size, rows, words))
