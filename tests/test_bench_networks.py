@@ -59,3 +59,68 @@ def test_gpu_workloads_run_by_default_only_on_the_gpu_backend():
     assert set(default_workloads("cupy")) == set(WORKLOADS)
     assert not set(default_workloads("numba")) & set(GPU_WORKLOADS)
     assert {"n1_pc_b1", "n2_pc_b1", "r8", "r32"} <= set(default_workloads("numba"))
+
+
+def test_replica_rounds_train_the_epochs_calibrated_on_one_network(monkeypatch):
+    """Pulses per sample fall as a network learns, so r8 and r1 must time the same epochs: the epoch
+    count comes from fits of one network, and every timed round trains all R replicas that long."""
+    import memsim.workflows.bench_networks as bn
+
+    calls = []
+    real = bn.train_replicas
+
+    def spy(models, datas, configs, seeds, **kw):
+        calls.append((len(models), configs[0].epochs))
+        return real(models, datas, configs, seeds, **kw)
+
+    monkeypatch.setattr(bn, "train_replicas", spy)
+    rec = bn.run_workload("r2", smoke=True)
+    timed = calls[-2:]  # the two smoke rounds
+    assert [n for n, _ in timed] == [2, 2] and all(e == rec["epochs_per_round"] for _, e in timed)
+    calibration = calls[1:-2]  # after the first (compiling) fit of R replicas
+    assert calibration and all(n == 1 for n, _ in calibration)
+
+
+def test_interleaved_rounds_alternate_and_give_ratios_to_the_first(monkeypatch):
+    import memsim.workflows.bench_networks as bn
+
+    order = []
+    real = bn.WorkloadTimer.round
+
+    def spy(self):
+        order.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(bn.WorkloadTimer, "round", spy)
+    recs = bn.run_interleaved(["r1", "r2"], smoke=True)
+    assert order == ["r1", "r2", "r1", "r2"]
+    assert [r["workload"] for r in recs] == ["r1", "r2"] and all(r["ratio_to"] == "r1" for r in recs)
+    a, b = recs[0]["rounds_samples_per_s"], recs[1]["rounds_samples_per_s"]
+    assert recs[1]["rounds_ratio"] == [y / x for x, y in zip(a, b)] and recs[0]["median_ratio"] == 1.0
+    assert "/ r1:" in bn.format_network_record(recs[1])
+
+
+def test_interleaved_arguments_are_checked_before_any_compute(monkeypatch):
+    import memsim.workflows.bench_networks as bn
+    from memsim.errors import ConfigError
+
+    def no_compute(*a, **k):
+        raise AssertionError("trained before checking its arguments")
+
+    monkeypatch.setattr(bn, "train_replicas", no_compute)
+    with pytest.raises(ConfigError, match="name"):
+        bn.run_interleaved(["r1", "no_such_workload"], smoke=True)
+    with pytest.raises(ConfigError, match="threads"):
+        bn.run_interleaved(["r1"], threads=0)
+    with pytest.raises(ConfigError, match="names"):
+        bn.run_interleaved([])
+
+
+def test_cli_interleaves_workloads(tmp_path, capsys):
+    from memsim.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--smoke", "--workload", "r1", "--workload", "r2", "--interleave", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())["records"]
+    assert [r["workload"] for r in records] == ["r1", "r2"] and records[1]["ratio_to"] == "r1"
+    assert "/ r1:" in capsys.readouterr().out

@@ -368,7 +368,8 @@ def _write_json(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------------- the benchmark
 def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json_path=None,
               threads: Sequence[int] = (1, 2), progress: bool = True, training: bool = False,
-              workloads: Sequence[str] = (), network_threads: int | None = None) -> list[dict]:
+              workloads: Sequence[str] = (), network_threads: int | None = None,
+              interleave: bool = False) -> list[dict]:
     """Run the update benchmark, print its table and optionally write it as JSON.
 
     Parameters
@@ -394,6 +395,10 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
         README-example record instead of every workload).
     network_threads : int, optional
         Numba threads of the network workloads (default: the core count).
+    interleave : bool
+        Time the network workloads in interleaved rounds (A B A B ...; ``memsim bench --workload A
+        --workload B --interleave``): every record then also has its samples/s ratio to the first
+        workload, round by round (:func:`memsim.workflows.bench_networks.run_interleaved`).
 
     Returns
     -------
@@ -409,13 +414,19 @@ def run_bench(*, smoke: bool = False, backends: Sequence[str] = ("numba",), json
     """
     backends, threads = _check_args(backends, threads)
     if training or workloads:
-        from .bench_networks import default_workloads, format_network_record, run_workload
+        from .bench_networks import default_workloads, format_network_record, run_interleaved, run_workload
 
         records = train_benchmark(smoke=smoke, backends=backends) if training else []
         if records:
             print(format_table(records), flush=True)
         for backend in (b for b in backends if b != "numpy"):  # networks: the fused backends
-            for name in (workloads or default_workloads(backend)):
+            names = list(workloads or default_workloads(backend))
+            if interleave:
+                for rec in run_interleaved(names, smoke=smoke, threads=network_threads, backend=backend):
+                    records.append(rec)
+                    print(format_network_record(rec), flush=True)
+                continue
+            for name in names:
                 rec = run_workload(name, smoke=smoke, threads=network_threads, backend=backend)
                 records.append(rec)
                 print(format_network_record(rec), flush=True)
@@ -525,6 +536,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     parser.add_argument("--workload", action="append", choices=tuple(WORKLOADS), default=None,
                         help="run only this network-training workload (repeatable)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="time the network workloads in interleaved rounds (A B A B ...) and print each "
+                             "one's samples/s ratio to the first, round by round")
     parser.add_argument("--threads", type=int, default=None,
                         help="Numba threads of the network workloads (default: the core count)")
     parser.add_argument("--memory", action="store_true",
@@ -561,7 +575,8 @@ def main(args: argparse.Namespace) -> int:
         run_bench(smoke=smoke, backends=tuple(backends), json_path=getattr(args, "json", None),
                   training=bool(getattr(args, "training", False)),
                   workloads=tuple(getattr(args, "workload", None) or ()),
-                  network_threads=getattr(args, "threads", None))
+                  network_threads=getattr(args, "threads", None),
+                  interleave=bool(getattr(args, "interleave", False)))
     except BackendUnavailableError as exc:
         print(f"memsim bench: {exc}", file=sys.stderr)
         return 1

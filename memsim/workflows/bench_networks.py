@@ -22,30 +22,37 @@ Workloads (``memsim bench --training`` runs them all after the README-example re
 
 Every record: ``workload``, ``samples_per_s`` (replicas x samples trained / seconds of the training
 calls alone: warm JIT, data in memory, per-epoch evaluation excluded; median of ``rounds`` rounds of at
-least ``min_round_s`` each), ``rounds_samples_per_s``, ``pulses_per_sample`` (pulses applied per
+least ``min_round_s`` each; every round trains fresh networks for ``epochs_per_round`` epochs), ``rounds_samples_per_s``, ``pulses_per_sample`` (pulses applied per
 sample per replica), ``replicas``, ``threads``, ``path`` (the trainer's path: ``"fused"`` expected),
 ``normals_per_s`` (the Philox normal rate at the same thread count, measured between the rounds;
 median) and ``test_accuracy`` (mean over replicas after the last round).
+
+The epochs of a round are calibrated on one network, whatever the replica count, so that a single
+network's round lasts at least ``min_round_s``; R replicas then train the same epochs (their rounds
+last longer). Pulses per sample fall as a network learns (``n1_pc_b1``, seeds 1 .. 8: 3,339 in the
+first epoch, 2,836 averaged over 10, 2,730 over 25), so replica counts timed over different epoch
+counts would compare different work: ``r8`` against ``r1`` must time the same part of training.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..models.config import TrainConfig
 from ..models.mlp import AnalogMLP
 from ..models.train import train_replicas
-from ..params import check_choice, check_int
+from ..params import check_choice, check_int, invalid
 from ..physics.devices import SoftBounds
 from ..physics.updates import PulseCoincidence, StochasticRounding
 from ..tasks.classification import ClassificationData
 from .bench_rates import core_count, normal_rate
 
-__all__ = ["WORKLOADS", "GPU_WORKLOADS", "default_workloads", "workload_data", "run_workload", "NETWORK_KEYS"]
+__all__ = ["WORKLOADS", "GPU_WORKLOADS", "default_workloads", "workload_data", "WorkloadTimer", "run_workload",
+           "run_interleaved", "NETWORK_KEYS"]
 
 #: name -> (task, rule, batch, replicas)
 WORKLOADS: dict[str, tuple[str, str, int, int]] = {
@@ -126,6 +133,99 @@ def _models(task: str, rule: str, replicas: int, backend: str) -> list[AnalogMLP
             for r in range(replicas)]
 
 
+class WorkloadTimer:
+    """One workload, calibrated and ready to time round after round (:func:`run_workload` times one
+    alone, :func:`run_interleaved` several in turn).
+
+    The epochs of a round are calibrated on one network (module docstring); the first fits also
+    compile or load the kernels. Numba's thread count is set for every fit and restored after it.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WORKLOADS`.
+    smoke : bool
+        Tiny: 40 training samples, rounds of at least 0.01 s.
+    threads : int, optional
+        Numba threads (default: the cores this process may use).
+    min_round_s : float
+        A single network's round trains whole epochs for at least this long.
+    backend : str
+        ``"numba"`` (the fused path) or another backend (the step path, for comparison).
+    """
+
+    def __init__(self, name: str, *, smoke: bool = False, threads: int | None = None, min_round_s: float = 2.0,
+                 backend: str = "numba"):
+        self.name = check_choice("run_workload", "name", name, tuple(WORKLOADS))
+        self.task, self.rule, self.batch, self.replicas = WORKLOADS[name]
+        self.smoke, self.backend = bool(smoke), backend
+        min_round_s = 0.01 if smoke else float(min_round_s)
+        self.data = workload_data(self.task, 40 if smoke else None)
+        self._numba = None
+        if backend == "numba":
+            from ..backends.numba import threads as numba_threads
+
+            self._numba = numba_threads
+        threads = check_int("run_workload", "threads", threads if threads is not None else core_count(), 1)
+        self.threads = min(threads, self._numba.max_threads()) if self._numba else 1
+        self.rates: list[float] = []
+        self.normal_rates: list[float] = []
+        self.pulses_per_sample = 0.0
+        self.results: list = []
+        self.fit(1)  # compiles or loads the kernels of R replicas
+        if self.replicas > 1:
+            self.fit(1, 1)  # and those of one network (another kernel)
+        first_s, _, _ = self.fit(1, 1)
+        epochs = max(1, math.ceil(min_round_s / max(first_s, 1e-9))) if first_s < min_round_s else 1
+        seconds, _, _ = self.fit(epochs, 1)
+        if seconds < min_round_s:
+            epochs = max(epochs, math.ceil(epochs * min_round_s / max(seconds, 1e-9)))
+        self.epochs = epochs
+
+    def fit(self, epochs: int, n_rep: int | None = None):
+        """Train ``n_rep`` fresh networks (default: the workload's replicas) for ``epochs`` epochs;
+        return (seconds of the training calls, pulses applied, results)."""
+        n_rep = self.replicas if n_rep is None else n_rep
+        before = self._numba.get_num_threads() if self._numba else None
+        if self._numba:
+            self._numba.set_num_threads(self.threads)
+        try:
+            models = _models(self.task, self.rule, n_rep, self.backend)
+            cfg = TrainConfig(lr=0.05, epochs=epochs, batch_size=self.batch, average_from=0.5)
+            results = train_replicas(models, [self.data] * n_rep, [cfg] * n_rep, [m.seed for m in models],
+                                     loss="softmax", progress=False)
+        finally:
+            if self._numba:
+                self._numba.set_num_threads(before)
+        seconds = sum(r.compute_s for r in results)
+        pulses = sum(int(np.sum(s["pulses_up"])) + int(np.sum(s["pulses_down"]))
+                     for r in results for s in r.statistics)
+        return seconds, pulses, results
+
+    def round(self) -> float:
+        """Time one round (then the Philox normal rate at the same thread count); return its samples/s."""
+        n = self.data.X_train.shape[0]
+        seconds, pulses, self.results = self.fit(self.epochs)
+        rate = self.replicas * n * self.epochs / seconds
+        self.rates.append(rate)
+        self.pulses_per_sample = pulses / (self.replicas * n * self.epochs)
+        if self._numba:
+            self.normal_rates.append(normal_rate(self._numba, self.threads, 0.05 if self.smoke else 0.5, self.smoke))
+        return rate
+
+    def record(self) -> dict[str, Any]:
+        """The record of the rounds timed so far (keys :data:`NETWORK_KEYS`)."""
+        if not self.rates:
+            raise RuntimeError(f"workload {self.name!r}: no round timed yet")
+        return {"kind": "network_training", "backend": self.backend, "workload": self.name,
+                "samples_per_s": statistics.median(self.rates),
+                "rounds_samples_per_s": list(self.rates), "pulses_per_sample": self.pulses_per_sample,
+                "replicas": self.replicas, "threads": self.threads, "path": self.results[0].path,
+                "normals_per_s": statistics.median(self.normal_rates) if self.normal_rates else math.nan,
+                "samples": int(self.data.X_train.shape[0]), "epochs_per_round": self.epochs,
+                "test_accuracy": float(np.mean([r.curves["test_accuracy"][-1] for r in self.results]))}
+
+
 def run_workload(name: str, *, smoke: bool = False, threads: int | None = None, rounds: int = 5,
                  min_round_s: float = 2.0, backend: str = "numba") -> dict[str, Any]:
     """Time one workload (module docstring) and return its record.
@@ -141,7 +241,8 @@ def run_workload(name: str, *, smoke: bool = False, threads: int | None = None, 
     rounds : int
         Timed rounds (median reported).
     min_round_s : float
-        Each round trains whole epochs for at least this long (the epoch count is calibrated once).
+        A single network's round trains whole epochs for at least this long (the epoch count is
+        calibrated once, on one network; R replicas train as many epochs).
     backend : str
         ``"numba"`` (the fused path) or another backend (the step path, for comparison).
 
@@ -150,58 +251,59 @@ def run_workload(name: str, *, smoke: bool = False, threads: int | None = None, 
     dict
         The record (keys :data:`NETWORK_KEYS`).
     """
-    name = check_choice("run_workload", "name", name, tuple(WORKLOADS))
-    rounds = check_int("run_workload", "rounds", rounds, 1)
-    task, rule, batch, replicas = WORKLOADS[name]
-    if smoke:
-        rounds, min_round_s = 2, 0.01
-    data = workload_data(task, 40 if smoke else None)
-    numba_threads = None
-    if backend == "numba":
-        from ..backends.numba import threads as numba_threads
-    threads = check_int("run_workload", "threads", threads if threads is not None else core_count(), 1)
-    before = numba_threads.get_num_threads() if numba_threads else None
-    if numba_threads:
-        numba_threads.set_num_threads(min(threads, numba_threads.max_threads()))
-        threads = numba_threads.get_num_threads()
-    try:
-        def fit(epochs: int):
-            models = _models(task, rule, replicas, backend)
-            cfg = TrainConfig(lr=0.05, epochs=epochs, batch_size=batch, average_from=0.5)
-            results = train_replicas(models, [data] * replicas, [cfg] * replicas, [m.seed for m in models],
-                                     loss="softmax", progress=False)
-            seconds = sum(r.compute_s for r in results)
-            pulses = sum(int(np.sum(s["pulses_up"])) + int(np.sum(s["pulses_down"]))
-                         for r in results for s in r.statistics)
-            return seconds, pulses, results
+    return run_interleaved([name], smoke=smoke, threads=threads, rounds=rounds, min_round_s=min_round_s,
+                           backend=backend)[0]
 
-        first_s, _, _ = fit(1)  # compiles or loads the kernels; also calibrates the epoch count
-        epochs = max(1, math.ceil(min_round_s / max(first_s, 1e-9))) if first_s < min_round_s else 1
-        seconds, _, _ = fit(epochs)
-        if seconds < min_round_s:
-            epochs = max(epochs, math.ceil(epochs * min_round_s / max(seconds, 1e-9)))
-        rates, normal_rates, pulses_per_sample, results = [], [], 0.0, []
-        n = data.X_train.shape[0]
-        for _ in range(rounds):
-            seconds, pulses, results = fit(epochs)
-            rates.append(replicas * n * epochs / seconds)
-            pulses_per_sample = pulses / (replicas * n * epochs)
-            if numba_threads:
-                normal_rates.append(normal_rate(numba_threads, threads, 0.05 if smoke else 0.5, smoke))
-    finally:
-        if numba_threads:
-            numba_threads.set_num_threads(before)
-    return {"kind": "network_training", "backend": backend, "workload": name,
-            "samples_per_s": statistics.median(rates),
-            "rounds_samples_per_s": rates, "pulses_per_sample": pulses_per_sample, "replicas": replicas,
-            "threads": threads if numba_threads else 1, "path": results[0].path,
-            "normals_per_s": statistics.median(normal_rates) if normal_rates else math.nan,
-            "samples": n, "epochs_per_round": epochs,
-            "test_accuracy": float(np.mean([r.curves["test_accuracy"][-1] for r in results]))}
+
+def run_interleaved(names: Sequence[str], *, smoke: bool = False, threads: int | None = None, rounds: int = 5,
+                    min_round_s: float = 2.0, backend: str = "numba") -> list[dict[str, Any]]:
+    """Time several workloads in interleaved rounds (A B C A B C ...) and return their records.
+
+    A shared machine's speed drifts by a third within minutes, so two workloads compare only when
+    their rounds alternate; with more than one workload every record also has ``ratio_to`` (the
+    first workload), ``rounds_ratio`` (its samples/s over the first's, round by round) and
+    ``median_ratio``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Keys of :data:`WORKLOADS` (the first is the reference of the ratios).
+    smoke, threads, rounds, min_round_s, backend
+        As :func:`run_workload`.
+
+    Returns
+    -------
+    list of dict
+        One record per name, in order (keys :data:`NETWORK_KEYS`, plus the ratio keys above).
+    """
+    names = list(names)
+    if not names:
+        raise invalid("run_interleaved", "names", "at least one workload name", names)
+    for name in names:  # every argument checked before any compute
+        check_choice("run_workload", "name", name, tuple(WORKLOADS))
+    if threads is not None:
+        check_int("run_workload", "threads", threads, 1)
+    rounds = check_int("run_workload", "rounds", 2 if smoke else rounds, 1)
+    timers = [WorkloadTimer(name, smoke=smoke, threads=threads, min_round_s=min_round_s, backend=backend)
+              for name in names]
+    for _ in range(rounds):
+        for timer in timers:
+            timer.round()
+    records = [timer.record() for timer in timers]
+    if len(records) > 1:
+        first = records[0]["rounds_samples_per_s"]
+        for rec in records:
+            ratios = [a / b for a, b in zip(rec["rounds_samples_per_s"], first)]
+            rec.update(ratio_to=names[0], rounds_ratio=ratios, median_ratio=statistics.median(ratios))
+    return records
 
 
 def format_network_record(rec: dict[str, Any]) -> str:
-    """One line of the network table."""
-    return (f"{rec['workload']:<10} {rec['samples_per_s']:>12,.0f} samples/s  {rec['pulses_per_sample']:>8.0f} "
+    """One line of the network table (and, for an interleaved record, its ratios round by round)."""
+    line = (f"{rec['workload']:<10} {rec['samples_per_s']:>12,.0f} samples/s  {rec['pulses_per_sample']:>8.0f} "
             f"pulses/sample  R={rec['replicas']:<3} threads={rec['threads']:<2} path={rec['path']:<6} "
-            f"normals/s={rec['normals_per_s']:.3g}  acc={rec['test_accuracy']:.3f}")
+            f"normals/s={rec['normals_per_s']:.3g}  acc={rec['test_accuracy']:.3f}  epochs/round={rec['epochs_per_round']}")
+    if "ratio_to" in rec and rec["ratio_to"] != rec["workload"]:
+        line += (f"\n{'':<10} / {rec['ratio_to']}: " + ", ".join(f"{r:.3f}" for r in rec["rounds_ratio"])
+                 + f"  (median {rec['median_ratio']:.3f})")
+    return line
