@@ -98,6 +98,7 @@ def test_interleaved_rounds_alternate_and_give_ratios_to_the_first(monkeypatch):
     a, b = recs[0]["rounds_samples_per_s"], recs[1]["rounds_samples_per_s"]
     assert recs[1]["rounds_ratio"] == [y / x for x, y in zip(a, b)] and recs[0]["median_ratio"] == 1.0
     assert "/ r1:" in bn.format_network_record(recs[1])
+    assert recs[0]["epochs_per_round"] == recs[1]["epochs_per_round"]  # r2 takes r1's calibration
 
 
 def test_interleaved_arguments_are_checked_before_any_compute(monkeypatch):

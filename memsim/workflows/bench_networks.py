@@ -152,10 +152,13 @@ class WorkloadTimer:
         A single network's round trains whole epochs for at least this long.
     backend : str
         ``"numba"`` (the fused path) or another backend (the step path, for comparison).
+    epochs : int, optional
+        Epochs per round, not calibrated (:func:`run_interleaved` gives the workloads of one task,
+        rule and batch size the epochs of the first).
     """
 
     def __init__(self, name: str, *, smoke: bool = False, threads: int | None = None, min_round_s: float = 2.0,
-                 backend: str = "numba"):
+                 backend: str = "numba", epochs: int | None = None):
         self.name = check_choice("run_workload", "name", name, tuple(WORKLOADS))
         self.task, self.rule, self.batch, self.replicas = WORKLOADS[name]
         self.smoke, self.backend = bool(smoke), backend
@@ -173,6 +176,9 @@ class WorkloadTimer:
         self.pulses_per_sample = 0.0
         self.results: list = []
         self.fit(1)  # compiles or loads the kernels of R replicas
+        if epochs is not None:
+            self.epochs = check_int("run_workload", "epochs", epochs, 1)
+            return
         if self.replicas > 1:
             self.fit(1, 1)  # and those of one network (another kernel)
         first_s, _, _ = self.fit(1, 1)
@@ -262,7 +268,8 @@ def run_interleaved(names: Sequence[str], *, smoke: bool = False, threads: int |
     A shared machine's speed drifts by a third within minutes, so two workloads compare only when
     their rounds alternate; with more than one workload every record also has ``ratio_to`` (the
     first workload), ``rounds_ratio`` (its samples/s over the first's, round by round) and
-    ``median_ratio``.
+    ``median_ratio``. Workloads of one task, rule and batch size (``r1``, ``r8``, ``r32``, ``n1_pc_b1``)
+    train the epochs calibrated for the first of them.
 
     Parameters
     ----------
@@ -284,8 +291,11 @@ def run_interleaved(names: Sequence[str], *, smoke: bool = False, threads: int |
     if threads is not None:
         check_int("run_workload", "threads", threads, 1)
     rounds = check_int("run_workload", "rounds", 2 if smoke else rounds, 1)
-    timers = [WorkloadTimer(name, smoke=smoke, threads=threads, min_round_s=min_round_s, backend=backend)
-              for name in names]
+    timers: list[WorkloadTimer] = []
+    for name in names:  # one epoch count per task, rule and batch size: the same part of training
+        family = [t for t in timers if WORKLOADS[t.name][:3] == WORKLOADS[name][:3]]
+        timers.append(WorkloadTimer(name, smoke=smoke, threads=threads, min_round_s=min_round_s, backend=backend,
+                                    epochs=family[0].epochs if family else None))
     for _ in range(rounds):
         for timer in timers:
             timer.round()
