@@ -38,3 +38,28 @@ def test_neurosim_ranking_smoke(tmp_path):
     md = (out / "ranking.md").read_text()
     assert "Spearman" in md and all(d["name"] in md for d in devices)
     assert (out / "ranking.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_peer_speed_passes_memsims_epochs_to_the_peer(tmp_path):
+    """experiments/peer_speed/run.py at smoke size, with a stand-in for the peer's python that echoes
+    the epochs it was asked for: the peer must train as many epochs as memsim's rounds."""
+    fake = tmp_path / "fake_python"
+    fake.write_text("#!/bin/sh\n# stand-in for the aihwkit python: report the --epochs it was given\n"
+                    "while [ $# -gt 0 ]; do [ \"$1\" = --epochs ] && e=$2; shift; done\n"
+                    "echo '{\"samples_per_s\": 100.0, \"epochs\": '$e', \"test_acc\": 0.5}'\n")
+    fake.chmod(0o755)
+    out = tmp_path / "peer.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "peer_speed" / "run.py"), "--smoke",
+                           "--rounds", "2", "--peer-python", str(fake), "--peer-script", str(fake),
+                           "--out", str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert len(result["rounds"]) == 2 and "median ratio" in proc.stdout
+    for r in result["rounds"]:
+        assert r["aihwkit"]["epochs"] == r["memsim"]["epochs_per_round"]
+        assert r["ratio"] == r["memsim"]["samples_per_s"] / 100.0
+    bad = subprocess.run([sys.executable, str(ROOT / "experiments" / "peer_speed" / "run.py"), "--rounds", "0",
+                          "--peer-python", str(fake), "--peer-script", str(fake), "--out", str(out)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "--rounds" in bad.stderr
