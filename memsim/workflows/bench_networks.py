@@ -22,10 +22,11 @@ Workloads (``memsim bench --training`` runs them all after the README-example re
 
 Every record: ``workload``, ``samples_per_s`` (replicas x samples trained / seconds of the training
 calls alone: warm JIT, data in memory, per-epoch evaluation excluded; median of ``rounds`` rounds of at
-least ``min_round_s`` each; every round trains fresh networks for ``epochs_per_round`` epochs), ``rounds_samples_per_s``, ``pulses_per_sample`` (pulses applied per
-sample per replica), ``replicas``, ``threads``, ``path`` (the trainer's path: ``"fused"`` expected),
-``normals_per_s`` (the Philox normal rate at the same thread count, measured between the rounds;
-median) and ``test_accuracy`` (mean over replicas after the last round).
+least ``min_round_s`` each; every round trains fresh networks for ``epochs_per_round`` epochs),
+``rounds_samples_per_s``, ``pulses_per_sample`` (pulses applied per sample per replica), ``replicas``,
+``threads``, ``path`` (the trainer's path: ``"fused"`` expected), ``normals_per_s`` (the Philox normal
+rate at the same thread count, measured between the rounds; median) and ``test_accuracy`` (mean over
+replicas after the last round).
 
 The epochs of a round are calibrated on one network, whatever the replica count, so that a single
 network's round lasts at least ``min_round_s``; R replicas then train the same epochs (their rounds
@@ -290,7 +291,8 @@ def run_interleaved(names: Sequence[str], *, smoke: bool = False, threads: int |
         check_choice("run_workload", "name", name, tuple(WORKLOADS))
     if threads is not None:
         check_int("run_workload", "threads", threads, 1)
-    rounds = check_int("run_workload", "rounds", 2 if smoke else rounds, 1)
+    rounds = check_int("run_workload", "rounds", rounds, 1)
+    rounds = 2 if smoke else rounds
     timers: list[WorkloadTimer] = []
     for name in names:  # one epoch count per task, rule and batch size: the same part of training
         family = [t for t in timers if WORKLOADS[t.name][:3] == WORKLOADS[name][:3]]
@@ -312,7 +314,8 @@ def format_network_record(rec: dict[str, Any]) -> str:
     """One line of the network table (and, for an interleaved record, its ratios round by round)."""
     line = (f"{rec['workload']:<10} {rec['samples_per_s']:>12,.0f} samples/s  {rec['pulses_per_sample']:>8.0f} "
             f"pulses/sample  R={rec['replicas']:<3} threads={rec['threads']:<2} path={rec['path']:<6} "
-            f"normals/s={rec['normals_per_s']:.3g}  acc={rec['test_accuracy']:.3f}  epochs/round={rec['epochs_per_round']}")
+            f"normals/s={rec['normals_per_s']:.3g}  acc={rec['test_accuracy']:.3f}  "
+            f"epochs/round={rec['epochs_per_round']}")
     if "ratio_to" in rec and rec["ratio_to"] != rec["workload"]:
         line += (f"\n{'':<10} / {rec['ratio_to']}: " + ", ".join(f"{r:.3f}" for r in rec["rounds_ratio"])
                  + f"  (median {rec['median_ratio']:.3f})")
