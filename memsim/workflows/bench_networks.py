@@ -2,7 +2,8 @@
 
 Workloads (``memsim bench --training`` runs them all after the README-example record;
 ``memsim bench --workload NAME`` runs one alone, so that it can be interleaved with the peer's side,
-``../shared/peers/aihwkit/train_mlp.py``):
+``../shared/peers/aihwkit/train_mlp.py`` (``experiments/peer_speed/run.py`` does both at matched epochs);
+``memsim bench --workload A --workload B --interleave`` alternates several within one process):
 
 ``n1_sr_b1``, ``n1_pc_b1``, ``n1_sr_b8``, ``n1_pc_b8``
     The digits MLP 64-32-10 (tanh, softmax cross-entropy, bias), soft bounds ``dw_min 0.001``,
