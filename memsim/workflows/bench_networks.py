@@ -191,8 +191,20 @@ class WorkloadTimer:
         self.epochs = epochs
 
     def fit(self, epochs: int, n_rep: int | None = None):
-        """Train ``n_rep`` fresh networks (default: the workload's replicas) for ``epochs`` epochs;
-        return (seconds of the training calls, pulses applied, results)."""
+        """Train fresh networks of the workload (replicas trained together).
+
+        Parameters
+        ----------
+        epochs : int
+            Epochs to train.
+        n_rep : int, optional
+            Networks to train (default: the workload's replicas).
+
+        Returns
+        -------
+        tuple
+            (seconds of the training calls, pulses applied, the list of ``TrainResult``).
+        """
         n_rep = self.replicas if n_rep is None else n_rep
         before = self._numba.get_num_threads() if self._numba else None
         if self._numba:
@@ -211,7 +223,13 @@ class WorkloadTimer:
         return seconds, pulses, results
 
     def round(self) -> float:
-        """Time one round (then the Philox normal rate at the same thread count); return its samples/s."""
+        """Time one round (then the Philox normal rate at the same thread count).
+
+        Returns
+        -------
+        float
+            The round's samples/s (replicas x samples trained / seconds of the training calls).
+        """
         n = self.data.X_train.shape[0]
         seconds, pulses, self.results = self.fit(self.epochs)
         rate = self.replicas * n * self.epochs / seconds
@@ -222,7 +240,13 @@ class WorkloadTimer:
         return rate
 
     def record(self) -> dict[str, Any]:
-        """The record of the rounds timed so far (keys :data:`NETWORK_KEYS`)."""
+        """The record of the rounds timed so far.
+
+        Returns
+        -------
+        dict
+            Keys :data:`NETWORK_KEYS`; ``samples_per_s`` is the median over the rounds.
+        """
         if not self.rates:
             raise RuntimeError(f"workload {self.name!r}: no round timed yet")
         return {"kind": "network_training", "backend": self.backend, "workload": self.name,
@@ -277,8 +301,16 @@ def run_interleaved(names: Sequence[str], *, smoke: bool = False, threads: int |
     ----------
     names : sequence of str
         Keys of :data:`WORKLOADS` (the first is the reference of the ratios).
-    smoke, threads, rounds, min_round_s, backend
-        As :func:`run_workload`.
+    smoke : bool
+        Tiny: 40 training samples, 2 rounds of at least 0.01 s.
+    threads : int, optional
+        Numba threads (default: the cores this process may use).
+    rounds : int
+        Timed rounds of every workload (medians reported).
+    min_round_s : float
+        A single network's round trains whole epochs for at least this long.
+    backend : str
+        ``"numba"`` (the fused path) or another backend (the step path, for comparison).
 
     Returns
     -------
