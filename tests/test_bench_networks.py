@@ -115,6 +115,12 @@ def test_interleaved_arguments_are_checked_before_any_compute(monkeypatch):
         bn.run_interleaved(["r1"], threads=0)
     with pytest.raises(ConfigError, match="names"):
         bn.run_interleaved([])
+    with pytest.raises(ConfigError, match="min_round_s"):
+        bn.run_interleaved(["r1"], min_round_s=0.0)
+    with pytest.raises(ConfigError, match="backend"):
+        bn.run_interleaved(["r1"], backend="gpu")
+    with pytest.raises(ConfigError, match="epochs"):
+        bn.WorkloadTimer("r1", smoke=True, epochs=0)
 
 
 def test_cli_interleaves_workloads(tmp_path, capsys):

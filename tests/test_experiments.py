@@ -63,3 +63,8 @@ def test_peer_speed_passes_memsims_epochs_to_the_peer(tmp_path):
                           "--peer-python", str(fake), "--peer-script", str(fake), "--out", str(out)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "--rounds" in bad.stderr
+    nowhere = subprocess.run([sys.executable, str(ROOT / "experiments" / "peer_speed" / "run.py"), "--smoke",
+                              "--peer-python", str(fake), "--peer-script", str(fake),
+                              "--out", str(tmp_path / "missing" / "peer.json")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert nowhere.returncode != 0 and "--out" in nowhere.stderr and not (tmp_path / "missing").exists()

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.rounds < 1:
         p.error(f"--rounds must be at least 1 (got {a.rounds})")
+    if not Path(a.out).resolve().parent.is_dir():
+        p.error(f"--out: its folder does not exist: {Path(a.out).resolve().parent}")
     python = peer_python(a.peer_python)
     script = Path(a.peer_script)
     if not script.is_file():

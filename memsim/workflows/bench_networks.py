@@ -47,7 +47,7 @@ import numpy as np
 from ..models.config import TrainConfig
 from ..models.mlp import AnalogMLP
 from ..models.train import train_replicas
-from ..params import check_choice, check_int, invalid
+from ..params import check_choice, check_float, check_int, invalid
 from ..physics.devices import SoftBounds
 from ..physics.updates import PulseCoincidence, StochasticRounding
 from ..tasks.classification import ClassificationData
@@ -177,9 +177,11 @@ class WorkloadTimer:
         self.normal_rates: list[float] = []
         self.pulses_per_sample = 0.0
         self.results: list = []
+        if epochs is not None:  # checked before any compute
+            epochs = check_int("run_workload", "epochs", epochs, 1)
         self.fit(1)  # compiles or loads the kernels of R replicas
         if epochs is not None:
-            self.epochs = check_int("run_workload", "epochs", epochs, 1)
+            self.epochs = epochs
             return
         if self.replicas > 1:
             self.fit(1, 1)  # and those of one network (another kernel)
@@ -324,6 +326,8 @@ def run_interleaved(names: Sequence[str], *, smoke: bool = False, threads: int |
         check_choice("run_workload", "name", name, tuple(WORKLOADS))
     if threads is not None:
         check_int("run_workload", "threads", threads, 1)
+    check_float("run_workload", "min_round_s", min_round_s, 0.0, lo_open=True)
+    check_choice("run_workload", "backend", backend, ("numba", "numpy", "cupy"))
     rounds = check_int("run_workload", "rounds", rounds, 1)
     rounds = 2 if smoke else rounds
     timers: list[WorkloadTimer] = []
