@@ -14,6 +14,7 @@ import memsim.models.tile as tile_module
 from memsim import ConstantStep, Deterministic, PulseCoincidence, SoftBounds, StochasticRounding, Tile
 from memsim import rng
 from memsim.analysis.penalty import truncation_warning
+from memsim.backends.base import cell_parameter_views, expand_cell_parameters, pack_cell_parameters
 
 RULES = {"stochastic_rounding": lambda: StochasticRounding(max_pulses=6), "deterministic": lambda: Deterministic(max_pulses=6),
          "pulse_coincidence": lambda: PulseCoincidence(desired_bl=31)}
@@ -34,17 +35,24 @@ def _train(t, seed=3, big=False):
 
 
 def _expand(t):
-    """Give a compact tile the full (P, rows, cols) parameter array it replaces."""
-    pc = np.asarray(t._cell_params)
-    t._cell_params = np.ascontiguousarray(np.broadcast_to(pc, (pc.shape[0], t.rows, t.cols)))
+    """Give a compact tile the per-cell parameters it replaces (every parameter held per cell)."""
+    full = np.array([np.broadcast_to(v, (t.rows, t.cols)) for v in cell_parameter_views(t._cell_params, t.rows, t.cols)])
+    t._cell_params = t.backend.cell_parameter_array(full, t.rows, t.cols)
     t._uniform_params = False
+
+
+def _held(t):
+    """Shapes of the parameters a (NumPy or Numba) tile holds, by name."""
+    views = cell_parameter_views(t._cell_params, t.rows, t.cols)
+    return {name: v.shape for name, v in zip(t.device.all_cell_parameters, views)}
 
 
 # ---------------------------------------------------------------------------- parameters
 def test_uniform_parameters_are_held_once_and_read_per_cell():
     dev = SoftBounds(dw_min=0.01, w_max=0.8, up_down=0.1)
     t = Tile(5, 7, dev, backend="numpy")
-    assert t._cell_params.shape == (len(dev.all_cell_parameters), 1, 1) and t._uniform_params
+    assert set(_held(t).values()) == {(1, 1)} and t._uniform_params
+    assert t._cell_params[0].shape == (len(dev.all_cell_parameters),)
     assert t._stuck is None and t._reference is None
     cp = t.cell_parameters
     assert set(cp) == set(dev.all_cell_parameters)
@@ -53,16 +61,28 @@ def test_uniform_parameters_are_held_once_and_read_per_cell():
     np.testing.assert_array_equal(cp["w_min"], np.full((5, 7), -0.8))
     np.testing.assert_array_equal(cp["stuck"], np.zeros((5, 7)))
     np.testing.assert_array_equal(t.reference, np.zeros((5, 7)))
+    cp["dw_min"][0, 0] = 1.0  # writable copies: the tile keeps its own
+    assert t.cell_parameters["dw_min"][0, 0] == 0.01
 
 
-@pytest.mark.parametrize("extra", [dict(dw_min_dtod=0.2), dict(up_down_dtod=0.1), dict(stuck_prob=0.3)],
-                         ids=["dw_min_dtod", "up_down_dtod", "faults"])
-def test_varying_parameters_are_per_cell_and_unchanged(extra):
+@pytest.mark.parametrize("extra, varying", [
+    (dict(dw_min_dtod=0.2), {"dw_min"}), (dict(up_down_dtod=0.1), {"up_down"}),
+    (dict(stuck_prob=0.3), {"stuck"}), (dict(w_max_dtod=0.1), {"w_max"}),  # w_min = min(w_min, w_max) stays uniform
+    (dict(dw_min_dtod=0.2, stuck_prob=0.3), {"dw_min", "stuck"})],
+    ids=["dw_min_dtod", "up_down_dtod", "faults", "w_max_dtod", "dw_min_dtod+faults"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_only_varying_parameters_are_per_cell_and_unchanged(extra, varying, backend):
+    """Each parameter is held per cell exactly when it varies; the values are those of the full draw."""
     dev = SoftBounds(dw_min=0.01, **extra)
-    t = Tile(6, 9, dev, backend="numpy", seed=4)
-    assert t._cell_params.shape == (len(dev.all_cell_parameters), 6, 9) and not t._uniform_params
-    np.testing.assert_array_equal(t._cell_params, dev.sample_cell_parameters(6, 9, 4))
+    t = Tile(6, 9, dev, backend=backend, seed=4)
+    assert _held(t) == {name: (6, 9) if name in varying else (1, 1) for name in dev.all_cell_parameters}
+    assert not t._uniform_params
+    full = dev.sample_cell_parameters(6, 9, 4)
+    np.testing.assert_array_equal(expand_cell_parameters(t._cell_params, 6, 9), full)
+    np.testing.assert_array_equal(np.array(list(t.cell_parameters.values())), full)
     assert (t._stuck is not None) == ("stuck_prob" in extra)
+    # the buffer holds one number per uniform parameter and rows * cols per varying one
+    assert t._cell_params[0].size == len(dev.all_cell_parameters) - len(varying) + len(varying) * 6 * 9
 
 
 def test_no_fault_draw_without_faults(monkeypatch):
@@ -78,7 +98,8 @@ def test_no_fault_draw_without_faults(monkeypatch):
 
     monkeypatch.setattr(rng, "uniforms", spy)
     np.testing.assert_array_equal(dev.sample_cell_parameters(4, 5, seed=2), expected)
-    np.testing.assert_array_equal(dev.sample_cell_parameters(4, 5, seed=2, compact=True), expected)
+    compact = dev.sample_cell_parameters(4, 5, seed=2, compact=True)
+    np.testing.assert_array_equal(np.array([np.broadcast_to(a, (4, 5)) for a in compact]), expected)
     assert rng.STREAM_FAULTS not in drawn
     faulty = SoftBounds(dw_min_dtod=0.3, stuck_prob=0.5)
     params = faulty.sample_cell_parameters(40, 50, seed=2)
@@ -91,25 +112,45 @@ def test_compact_sampling_keeps_the_values():
     dev = SoftBounds(dw_min=0.02, w_max=0.9, w_min=-0.7, up_down=-0.2)
     full = dev.sample_cell_parameters(3, 4, seed=1)
     compact = dev.sample_cell_parameters(3, 4, seed=1, compact=True)
-    assert full.shape == (5, 3, 4) and compact.shape == (5, 1, 1)
-    np.testing.assert_array_equal(np.broadcast_to(compact, full.shape), full)
-    # faults possible but none drawn: every cell the same, so compact
+    assert full.shape == (5, 3, 4) and [a.shape for a in compact] == [(1, 1)] * 5
+    np.testing.assert_array_equal(np.array([np.broadcast_to(a, (3, 4)) for a in compact]), full)
+    # faults possible but none drawn: every cell the same, so held once
     rare = SoftBounds(stuck_prob=1e-12).sample_cell_parameters(3, 4, seed=1, compact=True)
-    assert rare.shape == (5, 1, 1)
+    assert [a.shape for a in rare] == [(1, 1)] * 5
 
 
+def test_packing_round_trips():
+    """pack / views / expand: offsets and strides as documented, views without copies."""
+    g = np.random.default_rng(0)
+    arrays = [np.full((1, 1), 0.5), g.normal(size=(3, 4)), np.full((1, 1), -1.0), g.normal(size=(3, 4))]
+    values, index = pack_cell_parameters(arrays)
+    assert values.shape == (26,) and index.tolist() == [[0, 1, 13, 14], [0, 1, 0, 1]]
+    views = cell_parameter_views((values, index), 3, 4)
+    for a, v in zip(arrays, views):
+        assert v.shape == a.shape and np.shares_memory(v, values)
+        np.testing.assert_array_equal(v, a)
+    np.testing.assert_array_equal(expand_cell_parameters((values, index), 3, 4),
+                                  np.array([np.broadcast_to(a, (3, 4)) for a in arrays]))
+    full = np.array([np.broadcast_to(a, (3, 4)) for a in arrays])  # a (P, rows, cols) array: every row per cell
+    assert pack_cell_parameters(full)[1].tolist() == [[0, 12, 24, 36], [1, 1, 1, 1]]
+
+
+@pytest.mark.parametrize("spread", ["none", "some"])
 @pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_compact_parameters_give_the_full_layout_results(rule, backend, monkeypatch):
-    """The kernels broadcast (P, 1, 1) exactly as the per-cell array it replaces (parallel kernels too)."""
+def test_compact_parameters_give_the_full_layout_results(rule, backend, spread, monkeypatch):
+    """A parameter held once reads exactly as the per-cell values it replaces (parallel kernels too),
+    whether every parameter is held once or only some are (spread of dw_min and faults)."""
     import memsim.backends.numba as nb
 
     monkeypatch.setattr(nb, "SERIAL_BELOW", 0)
-    dev = SoftBounds(dw_min=0.004, dw_min_std=0.4, up_down=0.1)
+    extra = dict(dw_min_dtod=0.3, stuck_prob=0.2) if spread == "some" else {}
+    dev = SoftBounds(dw_min=0.004, dw_min_std=0.4, up_down=0.1, **extra)
     compact = Tile(7, 70, dev, update=RULES[rule](), backend=backend, seed=5)
     full = Tile(7, 70, dev, update=RULES[rule](), backend=backend, seed=5)
     _expand(full)
-    assert compact._cell_params.shape[1:] == (1, 1) and full._cell_params.shape[1:] == (7, 70)
+    held = {(1, 1)} if spread == "none" else {(1, 1), (7, 70)}
+    assert set(_held(compact).values()) == held and set(_held(full).values()) == {(7, 70)}
     (w_c, s_c), (w_f, s_f) = _train(compact, big=True), _train(full, big=True)
     np.testing.assert_array_equal(w_c, w_f)
     assert s_c["pulses_up"].sum() > 0 and s_c["pulses_down"].sum() > 0
@@ -262,10 +303,17 @@ def test_nbytes_counts_every_array_once(monkeypatch):
     rows, cols = 30, 50
     t = Tile(rows, cols, SoftBounds(dw_min=0.01), backend="numba", dtype="float32")
     n_params = len(t.device.all_cell_parameters)
+    index = 2 * 8 * n_params  # offset and stride of each parameter
     # weights, parameters (one value each), 4 per-row int64 counters, 3 placeholder sums
-    assert t.nbytes == 4 * rows * cols + 8 * n_params + 4 * 8 * rows + 3 * 8
+    assert t.nbytes == 4 * rows * cols + 8 * n_params + index + 4 * 8 * rows + 3 * 8
+    # faults only: the stuck flags per cell (float64 parameter and bool mask), the other parameters once
     faulty = Tile(rows, cols, SoftBounds(dw_min=0.01, stuck_prob=0.2), backend="numba", dtype="float64")
-    assert faulty.nbytes == 8 * rows * cols + 8 * n_params * rows * cols + rows * cols + 4 * 8 * rows + 3 * 8
+    assert faulty.nbytes == (8 * rows * cols + 8 * (n_params - 1) + 8 * rows * cols + index + rows * cols
+                             + 4 * 8 * rows + 3 * 8)
+    # spread of dw_min and w_max: two parameters per cell
+    spread = Tile(rows, cols, SoftBounds(dw_min=0.01, dw_min_dtod=0.2, w_max_dtod=0.1), backend="numba")
+    assert spread.nbytes == (8 * rows * cols + 8 * (n_params - 2) + 2 * 8 * rows * cols + index
+                             + 4 * 8 * rows + 3 * 8)
 
 
 def test_a_large_tile_costs_under_8_bytes_per_cell():

@@ -10,7 +10,8 @@
   update rule (x every cycle-to-cycle mode) on the Numba backend.
 
 Kernel outputs (weights, their window means, pulse and event counts) must be bit-identical; other
-floats are compared to 1e-12 relative (fields computed through BLAS may differ by rounding).
+floats are compared to 1e-12 relative (fields computed through BLAS may differ by rounding), the
+outputs of iterative solvers to the precision those can give (``SOLVER_RTOL``).
 New keys may be added to a summary: only the keys held here are compared.
 """
 
@@ -36,6 +37,17 @@ NOT_RESULTS = {"provenance", "train_updates_per_s"}
 CHANGED_ON_PURPOSE: dict[str, set[str]] = {}
 #: Kernel outputs: compared exactly.
 EXACT = {"weights_final", "weights_mean", "pulses_up", "pulses_down", "updates", "events", "weights", "step"}
+#: Fields an iterative solver returns, compared to the precision the solver can give rather than 1e-12:
+#: the argmin of a smooth 1-D fit (``lambda_fit``, the decay fit) moves by about sqrt(eps) ~ 1.5e-8
+#: relative when the objective's rounding changes (another CPU: OpenBLAS picks its kernels by CPU; a
+#: 2-core Xeon without AVX-512 gave lambda_fit 8.4e-10 and the test loss at it 2.7e-10 away from the
+#: golden file), and the values taken at that argmin move with it (first order); roots of the
+#: prediction equations (``scipy.optimize.root``, ``xtol = 1e-12``) move by about cond(J) * eps (4e-12
+#: measured there).
+SOLVER_RTOL = {**dict.fromkeys(("lambda_fit", "lambda_fit_test_loss", "ridge_test_loss_at_lambda_fit",
+                                "global_weight_decay_fit"), 1e-7),
+               **dict.fromkeys(("w_pred", "w_pred_cells", "w_pred_jitter", "w_pred_jitter_cells", "w_s_cells"),
+                               1e-10)}
 
 MLP_COINCIDENCE = """
 seed = 3
@@ -115,7 +127,7 @@ def compute_tiles() -> dict[str, dict]:
     return out
 
 
-def _compare(expected, got, path: str, exact: bool, errors: list[str]) -> None:
+def _compare(expected, got, path: str, exact: bool, errors: list[str], rtol: float = 1e-12) -> None:
     if isinstance(expected, dict):
         if not isinstance(got, dict):
             errors.append(f"{path}: expected a table, got {type(got).__name__}")
@@ -124,19 +136,19 @@ def _compare(expected, got, path: str, exact: bool, errors: list[str]) -> None:
             if key not in got:
                 errors.append(f"{path}.{key}: missing")
                 continue
-            _compare(value, got[key], f"{path}.{key}", exact or key in EXACT, errors)
+            _compare(value, got[key], f"{path}.{key}", exact or key in EXACT, errors, SOLVER_RTOL.get(key, rtol))
     elif isinstance(expected, list):
         if not isinstance(got, list) or len(got) != len(expected):
             errors.append(f"{path}: expected a list of {len(expected)}, got {got!r:.80}")
             return
         for i, (e, g) in enumerate(zip(expected, got)):
-            _compare(e, g, f"{path}[{i}]", exact, errors)
+            _compare(e, g, f"{path}[{i}]", exact, errors, rtol)
     elif isinstance(expected, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
         if exact:
             if expected != got:
                 errors.append(f"{path}: {got!r} != {expected!r} (exact)")
-        elif not math.isclose(got, expected, rel_tol=1e-12, abs_tol=0.0):
-            errors.append(f"{path}: {got!r} != {expected!r} (rel 1e-12)")
+        elif not math.isclose(got, expected, rel_tol=rtol, abs_tol=0.0):
+            errors.append(f"{path}: {got!r} != {expected!r} (rel {rtol:g})")
     elif expected != got:
         errors.append(f"{path}: {got!r:.120} != {expected!r:.120}")
 
@@ -178,6 +190,13 @@ def test_compare_flags_a_changed_value():
     errors = []
     _compare({"x": 1.0}, {"x": 1.0 + 1e-10}, "s", False, errors)
     assert len(errors) == 1
+    errors = []  # a solver's output: within its precision passes, beyond it fails (also inside a list)
+    _compare({"lambda_fit": 1.0, "w_pred": [1.0]}, {"lambda_fit": 1.0 + 1e-8, "w_pred": [1.0 + 1e-11]}, "s", False,
+             errors)
+    assert errors == []
+    _compare({"lambda_fit": 1.0, "w_pred": [1.0]}, {"lambda_fit": 1.0 + 1e-6, "w_pred": [1.0 + 1e-9]}, "s", False,
+             errors)
+    assert len(errors) == 2
 
 
 if __name__ == "__main__" and "--write" in sys.argv:

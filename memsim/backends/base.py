@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "TileStatistics", "sequential_forward", "sequential_outer_sum"]
+__all__ = ["Backend", "TileStatistics", "cell_parameter_views", "expand_cell_parameters", "pack_cell_parameters",
+           "sequential_forward", "sequential_outer_sum"]
 
 
 #: Largest count an int32 pending pulse counter may reach.
@@ -256,6 +257,93 @@ def sequential_outer_sum(D, X) -> np.ndarray:
     return grad
 
 
+# ------------------------------------------------------------------ cell parameters
+def _is_packed(params) -> bool:
+    return (isinstance(params, tuple) and len(params) == 2 and np.ndim(params[1]) == 2
+            and np.asarray(params[1]).dtype == np.int64 and np.ndim(params[0]) == 1)
+
+
+def pack_cell_parameters(params) -> tuple[np.ndarray, np.ndarray]:
+    """Pack a tile's device parameters, each per cell only where it varies, into one buffer.
+
+    Parameter ``k`` of cell ``c = j * cols + i`` (row-major) is ``values[index[0, k] + index[1, k] * c]``:
+    a parameter held once has stride ``index[1, k] = 0``, one held per cell stride 1. A tile without
+    device-to-device spread or faults thus holds ``P`` numbers, and a tile with one varying
+    parameter ``P - 1 + rows * cols``.
+
+    Parameters
+    ----------
+    params : sequence of numpy.ndarray or numpy.ndarray
+        One array per parameter (``PulsedDevice.all_cell_parameters`` order), each of shape ``(1, 1)``
+        (every cell the same) or ``(rows, cols)``; or one array of shape ``(P, rows, cols)`` or
+        ``(P, 1, 1)``, whose rows are packed the same way (a row whose cells are all equal is still
+        held per cell: only its shape decides).
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Float64, 1-D: the parameters one after the other.
+    index : numpy.ndarray
+        Int64, shape ``(2, P)``: the offset of each parameter in ``values`` and its stride (0 or 1).
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in params]
+    sizes = [a.size for a in arrays]
+    values = np.empty(sum(sizes), dtype=np.float64)
+    index = np.zeros((2, len(arrays)), dtype=np.int64)
+    offset = 0
+    for k, (a, size) in enumerate(zip(arrays, sizes)):
+        values[offset:offset + size] = a.ravel()
+        index[0, k], index[1, k] = offset, int(size > 1)
+        offset += size
+    return values, index
+
+
+def cell_parameter_views(packed, rows: int, cols: int) -> list[np.ndarray]:
+    """The parameters of a packed buffer (:func:`pack_cell_parameters`) as views, without copies.
+
+    Parameters
+    ----------
+    packed : tuple of numpy.ndarray
+        ``(values, index)``.
+    rows, cols : int
+        Tile shape.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One view per parameter: shape ``(rows, cols)`` where it varies per cell, else ``(1, 1)`` (which
+        broadcasts over the tile).
+    """
+    values, index = packed
+    views = []
+    for offset, stride in zip(index[0].tolist(), index[1].tolist()):
+        size, shape = (rows * cols, (rows, cols)) if stride else (1, (1, 1))
+        views.append(values[offset:offset + size].reshape(shape))
+    return views
+
+
+def expand_cell_parameters(packed, rows: int, cols: int) -> np.ndarray:
+    """A packed buffer (:func:`pack_cell_parameters`) as one per-cell array.
+
+    Parameters
+    ----------
+    packed : tuple of numpy.ndarray
+        ``(values, index)``.
+    rows, cols : int
+        Tile shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64, shape ``(P, rows, cols)``: a new array.
+    """
+    views = cell_parameter_views(packed, rows, cols)
+    out = np.empty((len(views), rows, cols), dtype=np.float64)
+    for k, view in enumerate(views):
+        out[k] = view
+    return out
+
+
 class Backend:
     """Array namespace plus the fixed set of keyword-only operations a tile needs.
 
@@ -287,13 +375,14 @@ class Backend:
 
     # ---------------------------------------------------------------- arrays
     def cell_parameter_array(self, params, rows: int, cols: int):
-        """The per-cell parameter array the kernels receive (here: ``params`` as float64, shape kept).
+        """The device parameters in the form the kernels receive (here: packed, :func:`pack_cell_parameters`).
 
         Parameters
         ----------
-        params : numpy.ndarray
-            Shape ``(P, rows, cols)``, or ``(P, 1, 1)`` when every cell has the same parameters (the
-            kernels broadcast it), as ``PulsedDevice.sample_cell_parameters(..., compact=True)``.
+        params : tuple of numpy.ndarray or numpy.ndarray
+            Already packed ``(values, index)``, returned as is (no copy); or one array per parameter, each
+            ``(1, 1)`` or ``(rows, cols)``, as ``PulsedDevice.sample_cell_parameters(..., compact=True)``;
+            or one array ``(P, rows, cols)`` / ``(P, 1, 1)``.
         rows : int
             Rows of the tile.
         cols : int
@@ -301,10 +390,12 @@ class Backend:
 
         Returns
         -------
-        array
-            Float64 on this backend.
+        tuple of numpy.ndarray
+            ``(values, index)``: float64 values, int64 index of shape (2, P).
         """
-        return self.asarray(params, dtype=np.float64)
+        if _is_packed(params):
+            return params
+        return pack_cell_parameters(params)
 
     def asarray(self, a, dtype=None):
         """``a`` as an array of this backend (default dtype: the backend's).
@@ -434,9 +525,9 @@ class Backend:
         """Apply the batch (x: (batch, cols), d: (batch, rows), float64) as sequential per-sample
         programming events numbered ``step, step+1, ...``; update ``weights`` and ``stats`` in place.
         ``uniform_params`` promises that every cell has the parameters of cell (0, 0) (no d2d, no
-        faults): a kernel may then read them once instead of per cell. ``cell_params`` has shape
-        ``(P, rows, cols)`` or ``(P, 1, 1)`` (one value per parameter, which the kernels broadcast;
-        :meth:`cell_parameter_array`); the layouts of ``stats`` are those of :class:`TileStatistics`.
+        faults): a kernel may then read them once instead of per cell. ``cell_params`` holds each
+        parameter once or per cell (:meth:`cell_parameter_array`, :func:`pack_cell_parameters`); the
+        layouts of ``stats`` are those of :class:`TileStatistics`.
 
         Parameters
         ----------
@@ -446,9 +537,9 @@ class Backend:
             The pulse-count rule.
         weights : array
             The tile's weights on this backend, shape (rows, cols); updated in place.
-        cell_params : array
-            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
-            1).
+        cell_params : tuple or array
+            The device parameters as :meth:`Backend.cell_parameter_array` returns them (packed ``(values,
+            index)``, each parameter once or per cell).
         x : array
             Inputs, float64, shape (batch, cols).
         d : array
@@ -481,9 +572,9 @@ class Backend:
             The pulse-count rule.
         weights : array
             The tile's weights on this backend, shape (rows, cols); updated in place.
-        cell_params : array
-            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
-            1).
+        cell_params : tuple or array
+            The device parameters as :meth:`Backend.cell_parameter_array` returns them (packed ``(values,
+            index)``, each parameter once or per cell).
         grad : array
             The gradient, float64, shape (rows, cols).
         lr : float
@@ -514,9 +605,9 @@ class Backend:
             The pulse-count rule.
         weights : array
             The tile's weights on this backend, shape (rows, cols); updated in place.
-        cell_params : array
-            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
-            1).
+        cell_params : tuple or array
+            The device parameters as :meth:`Backend.cell_parameter_array` returns them (packed ``(values,
+            index)``, each parameter once or per cell).
         X : array
             Inputs, float64, shape (n, cols).
         Y : array

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import rng
 from ..physics import pulse_law as law
-from .base import Backend
+from .base import Backend, cell_parameter_views
 
 __all__ = ["NumpyBackend"]
 
@@ -131,8 +131,8 @@ class NumpyBackend(Backend):
             stats.sum_abs_grad += np.abs(grad)
             stats.sum_abs_grad_w += np.abs(grad) * w
 
-        cell_params = np.broadcast_to(cell_params, (cell_params.shape[0],) + grad.shape)  # (P, 1, 1): uniform
-        params = dict(zip(device.all_cell_parameters, cell_params))
+        views = cell_parameter_views(cell_params, *grad.shape)  # each (1, 1) (one value) or per cell
+        params = dict(zip(device.all_cell_parameters, (np.broadcast_to(v, grad.shape) for v in views)))
         w_lo, w_hi, dw, beta = params["w_min"], params["w_max"], params["dw_min"], params["up_down"]
         formula_args = [params[name] for name in device.cell_parameters]
         formula = np.vectorize(device.mean_step, otypes=[np.float64])

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend, TileStatistics, get_backend
-from ..backends.base import sequential_forward, sequential_outer_sum
+from ..backends.base import cell_parameter_views, pack_cell_parameters, sequential_forward, sequential_outer_sum
 from ..physics.devices import PulsedDevice
 from .. import rng
 from ..params import check_bool, check_float, check_int, invalid
@@ -82,10 +82,12 @@ class Tile:
         self.recorded_events = 0
         self.events_total = 0  # programming events since the statistics were last reset
         self.zero_shift = check_bool("Tile", "zero_shift", zero_shift)
-        # (P, rows, cols) where a parameter varies per cell (d2d spread, faults), else (P, 1, 1)
-        params = device.sample_cell_parameters(self.rows, self.cols, self.seed, compact=True)
-        self._cell_params = self.backend.cell_parameter_array(params, self.rows, self.cols)
-        self._uniform_params = params.shape[1] * params.shape[2] == 1  # no d2d spread, no faults
+        # each parameter once, or per cell where it varies (d2d spread, faults), packed in one buffer
+        packed = pack_cell_parameters(device.sample_cell_parameters(self.rows, self.cols, self.seed, compact=True))
+        params = cell_parameter_views(packed, self.rows, self.cols)  # (1, 1) or (rows, cols) views, no copies
+        self._cell_params = self.backend.cell_parameter_array(packed, self.rows, self.cols)
+        self._host_params = params
+        self._uniform_params = all(p.size == 1 for p in params)  # no d2d spread, no faults
         names = device.all_cell_parameters
         self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]  # host, broadcastable
         stuck = params[names.index("stuck")] != 0.0
@@ -127,16 +129,15 @@ class Tile:
     def cell_parameters(self) -> dict[str, np.ndarray]:
         """Per-cell device parameters (after device-to-device variation), as NumPy arrays of shape
         ``(rows, cols)`` (expanded here where the tile holds one value for every cell)."""
-        params = self.backend.to_numpy(self._cell_params)
-        if params.shape[1:] != (self.rows, self.cols):  # (P, 1, 1): writable per-cell copies, as before
-            params = np.array(np.broadcast_to(params, (params.shape[0], self.rows, self.cols)), order="C")
-        return dict(zip(self.device.all_cell_parameters, params))
+        params = [np.array(np.broadcast_to(p, (self.rows, self.cols)), order="C") for p in self._host_params]
+        return dict(zip(self.device.all_cell_parameters, params))  # writable copies
 
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays this tile holds: weights, cell parameters, statistics, and the zero
         reference and fault mask where it has them (each buffer counted once)."""
-        arrays = [self._weights, self._cell_params, self._w_min, self._w_max, self._reference, self._stuck,
+        held = self._cell_params if isinstance(self._cell_params, tuple) else (self._cell_params,)
+        arrays = [self._weights, *held, *self._host_params, self._w_min, self._w_max, self._reference, self._stuck,
                   self._stats.n_up, self._stats.n_down, self._stats.sum_abs_grad, self._stats.sum_abs_grad_w,
                   self._stats.sum_w, self._stats.pending_up, self._stats.pending_down, self._stats.events_truncated,
                   self._stats.pulses_lost]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import rng
-from ..base import Backend
+from ..base import Backend, expand_cell_parameters
 from .codegen import POINTER_TYPES, SCALAR_TYPES, KernelParam, generate_rng_source, generate_source
 
 __all__ = ["CudaKernelBackend", "pack_arguments", "OPTIONAL_POINTERS"]
@@ -104,8 +104,9 @@ class CudaKernelBackend(Backend):
 
         Parameters
         ----------
-        params : numpy.ndarray
-            Shape ``(P, rows, cols)``, or ``(P, 1, 1)`` (every cell the same).
+        params : tuple of numpy.ndarray or numpy.ndarray
+            Packed ``(values, index)`` (:func:`memsim.backends.base.pack_cell_parameters`), one array per
+            parameter (each ``(1, 1)`` or ``(rows, cols)``), or one array ``(P, rows, cols)`` / ``(P, 1, 1)``.
         rows : int
             Rows of the tile.
         cols : int
@@ -114,12 +115,12 @@ class CudaKernelBackend(Backend):
         Returns
         -------
         array
-            Float64 of shape ``(P, rows, cols)`` on the device (a ``(P, 1, 1)`` array expanded).
+            Float64 of shape ``(P, rows, cols)`` on the device (a parameter held once expanded to every cell).
         """
-        pc = self.asarray(params, dtype=np.float64)
-        if tuple(pc.shape[1:]) != (rows, cols):
-            pc = self.xp.ascontiguousarray(self.xp.broadcast_to(pc, (pc.shape[0], rows, cols)))
-        return pc
+        if not isinstance(params, (tuple, list)) and tuple(params.shape[1:]) == (rows, cols):
+            return self.asarray(params, dtype=np.float64)  # already per cell (a tile's own array)
+        packed = super().cell_parameter_array(params, rows, cols)  # (values, index) on the host
+        return self.asarray(expand_cell_parameters(packed, rows, cols), dtype=np.float64)
 
     def source_for(self, device) -> str:
         """The CUDA source of a device (instance or model class) with this backend's dtype; ``None``: the
@@ -235,9 +236,9 @@ class CudaKernelBackend(Backend):
             The pulse-count rule.
         weights : array
             The tile's weights on this backend, shape (rows, cols); updated in place.
-        cell_params : array
-            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
-            1).
+        cell_params : tuple or array
+            The device parameters as :meth:`Backend.cell_parameter_array` returns them (packed ``(values,
+            index)``, each parameter once or per cell).
         X : array
             Inputs, float64, shape (n, cols).
         Y : array

@@ -56,7 +56,7 @@ class NumbaBackend(Backend):
             n_chunks = np.int64(4 * threads.get_num_threads())  # row chunks: a few per thread, for balance
             # int32 pulse counters: half the memory traffic of the int64 totals (which they spill into)
             counters = stats.pending_counters(np, nb * rule.desired_bl) or (stats.n_up, stats.n_down)
-            uniform = bool(uniform_params) or cell_params.shape[1] * cell_params.shape[2] == 1  # (P, 1, 1)
+            uniform = bool(uniform_params) or not cell_params[1][1].any()  # every parameter held once
             _pick(module, "update_coincidence", work)(weights, cell_params, uniform, n_chunks, x, d, XW, DW,
                                                       np.uint64(step), k0, k1, c2c, sigma, bool(record), *counters,
                                                       stats.sum_abs_grad, stats.sum_abs_grad_w, stats.sum_w)
@@ -140,9 +140,9 @@ class NumbaBackend(Backend):
             The pulse-count rule.
         weights : array
             The tile's weights on this backend, shape (rows, cols); updated in place.
-        cell_params : array
-            The per-cell parameters (:meth:`Backend.cell_parameter_array`), shape (P, rows, cols) or (P, 1,
-            1).
+        cell_params : tuple or array
+            The device parameters as :meth:`Backend.cell_parameter_array` returns them (packed ``(values,
+            index)``, each parameter once or per cell).
         X : array
             Inputs, float64, shape (n, cols).
         Y : array
@@ -248,7 +248,7 @@ class NumbaBackend(Backend):
                     lst.append(arr)
                 meta[t] = (spec["layer"], spec["rows"].start, spec["rows"].stop, spec["cols"].start,
                            spec["cols"].stop, int(ref is not None),
-                           int(bool(spec["uniform_params"]) or np.shape(spec["cell_params"])[1:] == (1, 1)))
+                           int(bool(spec["uniform_params"]) or not spec["cell_params"][1][1].any()))
                 keys[r * n_tiles + t] = rng.seed_to_key(spec["seed"])
                 steps[r * n_tiles + t] = spec["step"]
                 read_steps[r * n_tiles + t] = spec["read_step"]

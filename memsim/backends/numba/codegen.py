@@ -79,7 +79,7 @@ def generate_source(device) -> str:
     """
     device_cls = type(device)
     names = device_cls.cell_parameters + ("up_down", "stuck")
-    load = "\n".join(f"    {name} = pc[{k}, jp, ip]" for k, name in enumerate(names))  # jp, ip: see apply_pulses
+    load = "\n".join(f"    {name} = pv[pix[0, {k}] + pix[1, {k}] * c]" for k, name in enumerate(names))  # apply_pulses
     load_lane = "\n".join(f"                {name} = P[{k}, l]" for k, name in enumerate(names))
     args = ", ".join(device_cls.cell_parameters)
     functions = [device.formula_sources()[name] for name in device_cls.FORMULAS]

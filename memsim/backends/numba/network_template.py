@@ -264,13 +264,14 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
     differs. S: scratch (net_rows_scratch)."""
     rows, cols = w.shape
     nw = XW.shape[2]
-    n_params = pc.shape[0]
+    pv, pix = pc  # packed parameters (apply_pulses)
+    n_params = pix.shape[1]
     per_row = n_up.shape[1] == 1 and cols > 1  # counters of shape (rows, 1): per-row totals
     ACT, NZX, LJA, LIA, LJ2, LI2, hist, W, UP, NL, CELL, P, Z, O = S
     if uniform_params:
         for q in range(n_params):
             for l in range(GROUP):
-                P[q, l] = pc[q, 0, 0]
+                P[q, l] = pv[pix[0, q]]
     for b in range(x.shape[0]):
         step = step0 + np.uint64(b)
         na = 0
@@ -361,8 +362,9 @@ def net_coincidence_rows(w, pc, uniform_params, j0, j1, x, d, XW, DW, step0, k0,
                 CELL[k] = np.uint64(j * cols + i)
             if not uniform_params:
                 for k in range(m):
+                    c = np.int64(LJ[k]) * cols + LI[k]
                     for q in range(n_params):
-                        P[q, k] = pc[q, LJ[k], LI[k]]
+                        P[q, k] = pv[pix[0, q] + pix[1, q] * c]
                 for k in range(m):
                     NL[k] = NL[k] if cell_moves(P[n_params - 1, k]) else 0
             elif not cell_moves(P[n_params - 1, 0]):
@@ -421,8 +423,8 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
     """One epoch of in-place training of one network (module docstring of network_template).
 
     The network's tiles are entries base .. base + T - 1 of the lists and of keys / steps /
-    read_steps; meta[t] = (layer, r0, r1, c0, c1, has_ref) of its tile t (tiles in layer order,
-    row blocks outer); keys = Philox keys; steps / read_steps: the tiles' event and read counters
+    read_steps (PC: each tile's packed parameters (values, index), pack_cell_parameters); meta[t] =
+    (layer, r0, r1, c0, c1, has_ref, uniform_params) of its tile t (tiles in layer order, row blocks outer); keys = Philox keys; steps / read_steps: the tiles' event and read counters
     (updated in place). sizes = layer sizes; X (n, d), T targets (n, K; labels in column 0 for
     softmax / logistic). Returns (events, recorded events, status); status 1: a non-finite input or
     delta reached a tile (the step path refuses it in Tile.update).
@@ -461,7 +463,7 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
         else:
             cap = max(cap, rows_t * cols_t)
     S = net_rows_scratch(n_chunks if any_big else 1, width, cap if rule == RULE_PULSE_COINCIDENCE else 0,
-                         max(words, 1), PC[base].shape[0])
+                         max(words, 1), PC[base][1].shape[1])
     events = 0
     recorded = 0
     for start in range(0, n, batch):

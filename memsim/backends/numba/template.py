@@ -5,8 +5,8 @@ The text between the markers is pasted, after the device's formulas and the gene
 ``event_noise``, ...), into a module generated per device model. The kernels here are plumbing:
 loops, Philox draws, loads and stores; what a cell computes comes from those pasted functions.
 Placeholders: ``__CONSTANTS__`` (stream ids, rule and c2c-mode codes, from
-:func:`memsim.backends.kernel_source.numba_constants`), ``__LOAD_PARAMS__`` (reads of the per-cell
-parameter array, at ``[k, jp, ip]``, into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer
+:func:`memsim.backends.kernel_source.numba_constants`), ``__LOAD_PARAMS__`` (reads of the cell's
+parameters from the packed buffer ``pv``, at ``pix[0, k] + pix[1, k] * c``, into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer
 ``P``) and ``__STEP_ARGS__`` (the formula's per-cell arguments).
 """
 
@@ -14,7 +14,7 @@ KERNEL_SOURCE = '''
 GROUP = 64  # cells packed per lane group (<= 64 for the lane masks)
 SUB = 16  # lanes run in lock step (the compilers vectorise this width), each sub-group to its longest train
 __CONSTANTS__
-ROW_W_MIN = 1  # rows of the cell-parameter array: every model's cell_parameters start (dw_min, w_min, w_max)
+ROW_W_MIN = 1  # rows of the lane buffer P: every model's cell_parameters start (dw_min, w_min, w_max)
 ROW_W_MAX = 2
 INT64_MAX = np.int64(np.iinfo(np.int64).max)  # pulses_lost saturates here
 
@@ -57,8 +57,8 @@ def apply_pulses(wv, n, up, pc, j, i, cell, step, k0, k1, c2c, sigma):
     of the cell's c2c stream where the mode needs one, and one_pulse (memsim.physics.pulse_law) moves it."""
     if n == 0:
         return wv
-    jp = min(np.int64(j), pc.shape[1] - 1)  # pc of shape (P, 1, 1): every cell has the parameters of cell 0
-    ip = min(np.int64(i), pc.shape[2] - 1)  # (int64 first: a parfor index may be unsigned)
+    pv, pix = pc  # packed parameters: parameter k of cell c is pv[pix[0, k] + pix[1, k] * c] (stride 0: held once)
+    c = np.int64(cell)
 __LOAD_PARAMS__
     if not cell_moves(stuck):  # a stuck cell receives its pulses but does not move
         return wv
@@ -291,14 +291,17 @@ def finish_lanes(pc, uniform_params, j, cols, order, m, W, UP, NL, CELL, P):
     the flat cell index (a loop of its own, so that it vectorises), the cell parameters unless
     uniform, pulse count 0 for a stuck cell (it counts its pulses but does not move), and GROUP
     idle lanes after the last."""
-    first = np.uint64(j * cols)  # not pc.shape[2]: a (P, 1, 1) pc has one column
+    first = np.int64(j) * cols
     for k in range(m):
-        CELL[k] = first + np.uint64(order[k])
-    n_params = pc.shape[0]
+        CELL[k] = np.uint64(first + order[k])
+    pv, pix = pc  # packed parameters (apply_pulses)
+    n_params = pix.shape[1]
     if not uniform_params:
         for q in range(n_params):
+            offset = pix[0, q]
+            stride = pix[1, q]
             for k in range(m):
-                P[q, k] = pc[q, j, order[k]]
+                P[q, k] = pv[offset + stride * (first + order[k])]
         for k in range(m):
             NL[k] = NL[k] if cell_moves(P[n_params - 1, k]) else 0
     elif not cell_moves(P[n_params - 1, 0]):
@@ -405,7 +408,8 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
     """
     rows, cols = w.shape
     nw = XW.shape[2]
-    n_params = pc.shape[0]
+    pv, pix = pc  # packed parameters (apply_pulses)
+    n_params = pix.shape[1]
     n_chunks = max(min(rows, n_chunks), 1)  # scratch arrays once per chunk of rows, not per row
     for chunk in prange(n_chunks):
         counts = np.empty(cols, np.int64)
@@ -420,7 +424,7 @@ def update_coincidence(w, pc, uniform_params, n_chunks, x, d, XW, DW, step0, k0,
         P = np.zeros((n_params, GROUP if uniform_params else cols + GROUP))
         for q in range(n_params):
             for l in range(P.shape[1]):
-                P[q, l] = pc[q, 0, 0]
+                P[q, l] = pv[pix[0, q]]  # cell 0 (all cells, with uniform_params)
         for j in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
             for b in range(x.shape[0]):
                 step = step0 + np.uint64(b)

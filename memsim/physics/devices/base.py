@@ -251,7 +251,7 @@ class PulsedDevice:
         """
         return self.cell_parameters + ("up_down", "stuck")
 
-    def sample_cell_parameters(self, rows: int, cols: int, seed: int, compact: bool = False) -> np.ndarray:
+    def sample_cell_parameters(self, rows: int, cols: int, seed: int, compact: bool = False):
         """Draw the per-cell parameters of a ``rows x cols`` tile (module docstring rules).
 
         A parameter without device-to-device spread takes its nominal value without a random draw;
@@ -265,46 +265,50 @@ class PulsedDevice:
         seed : int
             Run seed (Philox key of the streams ``STREAM_D2D`` and ``STREAM_FAULTS``).
         compact : bool
-            Return shape ``(n_parameters, 1, 1)`` when every cell has the same parameters (no
-            spread, no stuck cell): the array the kernels broadcast over the tile.
+            Return one array per parameter, of shape ``(1, 1)`` where every cell has the same value
+            (no spread of that parameter, no stuck cell) and ``(rows, cols)`` where it varies: what a
+            tile holds (``memsim.backends.base.pack_cell_parameters``).
 
         Returns
         -------
-        numpy.ndarray, shape (n_parameters, rows, cols) or (n_parameters, 1, 1), float64
-            Row ``k`` holds ``all_cell_parameters[k]``.
+        numpy.ndarray or tuple of numpy.ndarray
+            Float64, shape ``(n_parameters, rows, cols)``, whose row ``k`` holds
+            ``all_cell_parameters[k]``; with ``compact``, a tuple of the ``n_parameters`` rows, each
+            ``(1, 1)`` or ``(rows, cols)``.
         """
         names = self.all_cell_parameters
-        varies = self.stuck_prob > 0.0 or any(
-            float(getattr(self, self.dtod_parameters[name][0])) != 0.0
-            for name in names if name in self.dtod_parameters)
-        shape = (rows, cols) if varies or not compact else (1, 1)
-        out = np.empty((len(names),) + shape, dtype=np.float64)
-        cells = np.arange(rows * cols) if varies else None
+        cells = None
+        drawn = {}
         for k, name in enumerate(names):
             if name == "stuck":
                 if self.stuck_prob == 0.0:  # u < 0 never holds: no draw needed
-                    out[k] = 0.0
                     continue
+                if cells is None:
+                    cells = np.arange(rows * cols)
                 u = rng.uniforms(seed, 0, rng.STREAM_FAULTS, cells, 0).reshape(rows, cols)
-                out[k] = (u < self.stuck_prob).astype(np.float64)
+                drawn[name] = (u < self.stuck_prob).astype(np.float64)
                 continue
             value = float(getattr(self, name))
             dtod_name, how = self.dtod_parameters.get(name, (None, None))
             spread = float(getattr(self, dtod_name)) if dtod_name else 0.0
             if spread == 0.0:
-                out[k] = value
                 continue
+            if cells is None:
+                cells = np.arange(rows * cols)
             xi = rng.normals(seed, k, rng.STREAM_D2D, cells, 0).reshape(rows, cols)
             if how == "absolute":
                 lo, hi = self._absolute_range(name)
-                out[k] = np.clip(value + spread * xi, lo, hi)
+                drawn[name] = np.clip(value + spread * xi, lo, hi)
             else:
-                out[k] = value * np.maximum(1.0 + spread * xi, 0.0)
+                drawn[name] = value * np.maximum(1.0 + spread * xi, 0.0)
+        out = [drawn[name] if name in drawn else np.full((1, 1), 0.0 if name == "stuck" else float(getattr(self, name)))
+               for name in names]
         i_min, i_max = names.index("w_min"), names.index("w_max")
-        out[i_min] = np.minimum(out[i_min], out[i_max])
-        if compact and out.shape[1:] != (1, 1) and np.all(out == out[:, :1, :1]):
-            out = np.ascontiguousarray(out[:, :1, :1])  # drawn, but every cell came out the same
-        return out
+        out[i_min] = np.minimum(out[i_min], out[i_max])  # (1, 1) unless either bound varies
+        if not compact:
+            return np.array([np.broadcast_to(a, (rows, cols)) for a in out], dtype=np.float64)
+        # drawn, but every cell came out the same (e.g. no fault drawn): held once
+        return tuple(np.ascontiguousarray(a[:1, :1]) if a.size > 1 and np.all(a == a.flat[0]) else a for a in out)
 
     @staticmethod
     def _absolute_range(name: str) -> tuple[float, float]:
@@ -400,17 +404,19 @@ class PulsedDevice:
         Parameters
         ----------
         cell_params : dict of {str: numpy.ndarray}
-            Per-cell parameters by name (``Tile.cell_parameters``).
+            Per-cell parameters by name (``Tile.cell_parameters``); arrays that broadcast together (a
+            tile's compact ``(1, 1)`` parameters beside per-cell ones).
 
         Returns
         -------
         numpy.ndarray
-            The symmetry point of every cell (NaN where there is none).
+            The symmetry point of every cell, in the broadcast shape (NaN where there is none).
         """
         names = self.cell_parameters + ("up_down",)
         fields = {f.name for f in dataclasses.fields(self)}
-        shape = np.shape(cell_params[names[0]])
-        table = np.stack([np.ravel(cell_params[n]) for n in names], axis=1)
+        arrays = np.broadcast_arrays(*(np.asarray(cell_params[n], dtype=np.float64) for n in names))  # (1, 1): one value
+        shape = arrays[0].shape
+        table = np.stack([np.ravel(a) for a in arrays], axis=1)
         unique, inverse = np.unique(table, axis=0, return_inverse=True)
         nominal = self.symmetry_point()
         nominal = nominal if np.isfinite(nominal) else 0.0
