@@ -101,7 +101,10 @@ def _generate(device_cls, formulas: tuple[tuple[str, str], ...], dtype_name: str
     for needed in ("dw_min", "w_min", "w_max"):
         if needed not in names:  # pragma: no cover - guaranteed by PulsedDevice
             raise ValueError(f"device model {device_cls.kind!r}: the kernels need the per-cell parameter {needed!r}")
-    load = "\n".join(f"    const double {name} = pc[{k} * ncell + cell];" for k, name in enumerate(names))
+    # packed parameters (CudaKernelBackend.cell_parameter_array): a header of offsets and strides, then the values
+    p = len(names)
+    load = "\n".join(f"    const double {name} = pc[(long long)pc[{k}] + (long long)pc[{p + k}] * cell];"
+                     for k, name in enumerate(names))
     preamble = (PREAMBLE.replace("__KIND__", device_cls.kind).replace("__WEIGHT_T__", _weight_ctype(dtype_name))
                 .replace("__N_PARAMS__", str(len(names))).replace("__CONSTANTS__", cuda_constants()))
     kernels = (KERNEL_SOURCE + network_source()).replace("__LOAD_PARAMS__", load).replace(

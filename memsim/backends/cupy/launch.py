@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import rng
-from ..base import Backend, expand_cell_parameters
+from ..base import Backend
 from .codegen import POINTER_TYPES, SCALAR_TYPES, KernelParam, generate_rng_source, generate_source
 
 __all__ = ["CudaKernelBackend", "pack_arguments", "OPTIONAL_POINTERS"]
@@ -100,13 +100,18 @@ class CudaKernelBackend(Backend):
     row_counters = False
 
     def cell_parameter_array(self, params, rows: int, cols: int):
-        """The per-cell parameter array of the kernels, which read ``pc[k * rows * cols + cell]``.
+        """The device parameters as the kernels read them: one float64 buffer on the device.
+
+        The buffer starts with a header of ``2 P`` numbers, the offset of each parameter in the buffer
+        and its stride (0: held once, 1: per cell), then the values of
+        :func:`memsim.backends.base.pack_cell_parameters`; parameter ``k`` of cell ``c`` is
+        ``pc[pc[k] + pc[P + k] * c]`` (offsets and strides are integers below 2**53, exact as doubles).
 
         Parameters
         ----------
         params : tuple of numpy.ndarray or numpy.ndarray
-            Packed ``(values, index)`` (:func:`memsim.backends.base.pack_cell_parameters`), one array per
-            parameter (each ``(1, 1)`` or ``(rows, cols)``), or one array ``(P, rows, cols)`` / ``(P, 1, 1)``.
+            Packed ``(values, index)``, one array per parameter (each ``(1, 1)`` or ``(rows, cols)``), one
+            array ``(P, rows, cols)`` / ``(P, 1, 1)``, or a buffer this method returned (returned as is).
         rows : int
             Rows of the tile.
         cols : int
@@ -115,12 +120,14 @@ class CudaKernelBackend(Backend):
         Returns
         -------
         array
-            Float64 of shape ``(P, rows, cols)`` on the device (a parameter held once expanded to every cell).
+            Float64, 1-D, on the device.
         """
-        if not isinstance(params, (tuple, list)) and tuple(params.shape[1:]) == (rows, cols):
-            return self.asarray(params, dtype=np.float64)  # already per cell (a tile's own array)
-        packed = super().cell_parameter_array(params, rows, cols)  # (values, index) on the host
-        return self.asarray(expand_cell_parameters(packed, rows, cols), dtype=np.float64)
+        if not isinstance(params, (tuple, list)) and np.ndim(params) == 1:
+            return params  # already the kernels' buffer (a tile's own)
+        values, index = super().cell_parameter_array(params, rows, cols)  # packed on the host
+        n_params = index.shape[1]
+        header = np.concatenate([index[0] + 2 * n_params, index[1]]).astype(np.float64)
+        return self.asarray(np.concatenate([header, values]), dtype=np.float64)
 
     def source_for(self, device) -> str:
         """The CUDA source of a device (instance or model class) with this backend's dtype; ``None``: the
