@@ -424,8 +424,9 @@ def net_epoch(base, W, PC, REF, NUP, NDN, SABS, SABSW, SW, NTR, NLOST, meta, key
 
     The network's tiles are entries base .. base + T - 1 of the lists and of keys / steps /
     read_steps (PC: each tile's packed parameters (values, index), pack_cell_parameters); meta[t] =
-    (layer, r0, r1, c0, c1, has_ref, uniform_params) of its tile t (tiles in layer order, row blocks outer); keys = Philox keys; steps / read_steps: the tiles' event and read counters
-    (updated in place). sizes = layer sizes; X (n, d), T targets (n, K; labels in column 0 for
+    (layer, r0, r1, c0, c1, has_ref, uniform_params) of its tile t (tiles in layer order, row blocks
+    outer); keys = Philox keys; steps / read_steps: the tiles' event and read counters (updated in
+    place). sizes = layer sizes; X (n, d), T targets (n, K; labels in column 0 for
     softmax / logistic). Returns (events, recorded events, status); status 1: a non-finite input or
     delta reached a tile (the step path refuses it in Tile.update).
     """

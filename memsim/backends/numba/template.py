@@ -6,8 +6,9 @@ The text between the markers is pasted, after the device's formulas and the gene
 loops, Philox draws, loads and stores; what a cell computes comes from those pasted functions.
 Placeholders: ``__CONSTANTS__`` (stream ids, rule and c2c-mode codes, from
 :func:`memsim.backends.kernel_source.numba_constants`), ``__LOAD_PARAMS__`` (reads of the cell's
-parameters from the packed buffer ``pv``, at ``pix[0, k] + pix[1, k] * c``, into local names), ``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer
-``P``) and ``__STEP_ARGS__`` (the formula's per-cell arguments).
+parameters from the packed buffer ``pv``, at ``pix[0, k] + pix[1, k] * c``, into local names),
+``__LOAD_LANE_PARAMS__`` (the same from a group's lane buffer ``P``) and ``__STEP_ARGS__`` (the
+formula's per-cell arguments).
 """
 
 KERNEL_SOURCE = '''

@@ -414,7 +414,8 @@ class PulsedDevice:
         """
         names = self.cell_parameters + ("up_down",)
         fields = {f.name for f in dataclasses.fields(self)}
-        arrays = np.broadcast_arrays(*(np.asarray(cell_params[n], dtype=np.float64) for n in names))  # (1, 1): one value
+        # a compact (1, 1) parameter beside per-cell ones: broadcast
+        arrays = np.broadcast_arrays(*(np.asarray(cell_params[n], dtype=np.float64) for n in names))
         shape = arrays[0].shape
         table = np.stack([np.ravel(a) for a in arrays], axis=1)
         unique, inverse = np.unique(table, axis=0, return_inverse=True)
