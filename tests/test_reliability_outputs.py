@@ -14,7 +14,7 @@ import time
 import pytest
 
 from memsim.cli import main
-from memsim.workflows.outputs import LOCK_NAME, folder_lock
+from memsim.workflows.outputs import LOCK_NAME, OutputError, folder_lock
 from memsim.workflows.sweeps import POINTS_DIR, RESULTS_NC
 
 xr = pytest.importorskip("xarray")
@@ -114,6 +114,35 @@ def test_held_lock_refuses_a_second_sweep_and_collect(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"PID {os.getpid()} on host {socket.gethostname()}" in err
         assert not (out / "sweep.json").exists()  # refused before touching the folder
+
+
+def test_a_refused_process_waits_for_the_owner_to_write_its_pid(tmp_path, monkeypatch):
+    """The owner writes its PID and host just after taking the lock; a process refused in that instant
+    waits for them (bounded) instead of naming "PID ?" (a race two sweeps started together once hit)."""
+    import fcntl
+    import threading
+
+    import memsim.workflows.outputs as outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, nothing written yet
+    try:
+        late = threading.Timer(0.2, lambda: os.pwrite(fd, json.dumps({"pid": 4321, "host": "elsewhere",
+                                                                       "what": "sweep"}).encode(), 0))
+        late.start()
+        with pytest.raises(OutputError, match="PID 4321 on host elsewhere"):
+            with folder_lock(out):
+                pass
+        late.join()
+        os.ftruncate(fd, 0)  # an owner that never writes: the wait is bounded
+        monkeypatch.setattr(outputs, "HOLDER_WAIT_S", 0.05)
+        with pytest.raises(OutputError, match=r"PID \? on host \?"):
+            with folder_lock(out):
+                pass
+    finally:
+        os.close(fd)
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):

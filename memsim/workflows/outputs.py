@@ -29,6 +29,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -284,6 +285,22 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+#: How long a refused process waits for the lock's owner to write its PID and host (it writes them
+#: right after taking the lock, so an empty lock file is seen only in that instant).
+HOLDER_WAIT_S = 2.0
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    """The owner's ``{"pid", "host", "what"}`` from a lock file held by another process, waiting up to
+    ``HOLDER_WAIT_S`` for it to be written; ``{}`` when it never is."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        info = _holder(os.pread(fd, 4096, 0).decode(errors="replace"))
+        if info.get("pid") is not None or time.monotonic() >= deadline:
+            return info
+        time.sleep(0.005)
+
+
 @contextmanager
 def folder_lock(folder: str | Path, what: str = "sweep", log: Callable[[str], None] = print) -> Iterator[Path]:
     """Own ``folder`` for the ``with`` block: an exclusive ``flock`` on ``folder/.memsim.lock``.
@@ -312,7 +329,7 @@ def folder_lock(folder: str | Path, what: str = "sweep", log: Callable[[str], No
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                info = _holder(os.read(fd, 4096).decode(errors="replace"))
+                info = _read_holder(fd)
             finally:
                 os.close(fd)
             raise OutputError(f"The folder {str(folder)!r} is in use by another memsim {info.get('what', 'sweep')} "
