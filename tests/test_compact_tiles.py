@@ -36,8 +36,7 @@ def _train(t, seed=3, big=False):
 
 def _expand(t):
     """Give a compact tile the per-cell parameters it replaces (every parameter held per cell)."""
-    views = cell_parameter_views(t._cell_params, t.rows, t.cols)
-    full = np.array([np.broadcast_to(v, (t.rows, t.cols)) for v in views])
+    full = expand_cell_parameters(t._cell_params, t.rows, t.cols)
     t._cell_params = t.backend.cell_parameter_array(full, t.rows, t.cols)
     t._uniform_params = False
 

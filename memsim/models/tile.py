@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend, TileStatistics, get_backend
-from ..backends.base import cell_parameter_views, pack_cell_parameters, sequential_forward, sequential_outer_sum
+from ..backends.base import (cell_parameter_views, expand_cell_parameters, pack_cell_parameters, sequential_forward,
+                             sequential_outer_sum)
 from ..physics.devices import PulsedDevice
 from .. import rng
 from ..params import check_bool, check_float, check_int, invalid
@@ -86,7 +87,7 @@ class Tile:
         packed = pack_cell_parameters(device.sample_cell_parameters(self.rows, self.cols, self.seed, compact=True))
         params = cell_parameter_views(packed, self.rows, self.cols)  # (1, 1) or (rows, cols) views, no copies
         self._cell_params = self.backend.cell_parameter_array(packed, self.rows, self.cols)
-        self._host_params = params
+        self._host_packed = packed  # the host copy (the backend's own where it keeps the host's)
         self._uniform_params = all(p.size == 1 for p in params)  # no d2d spread, no faults
         names = device.all_cell_parameters
         self._w_min, self._w_max = params[names.index("w_min")], params[names.index("w_max")]  # host, broadcastable
@@ -129,15 +130,15 @@ class Tile:
     def cell_parameters(self) -> dict[str, np.ndarray]:
         """Per-cell device parameters (after device-to-device variation), as NumPy arrays of shape
         ``(rows, cols)`` (expanded here where the tile holds one value for every cell)."""
-        params = [np.array(np.broadcast_to(p, (self.rows, self.cols)), order="C") for p in self._host_params]
-        return dict(zip(self.device.all_cell_parameters, params))  # writable copies
+        expanded = expand_cell_parameters(self._host_packed, self.rows, self.cols)  # a new array: writable
+        return dict(zip(self.device.all_cell_parameters, expanded))
 
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays this tile holds: weights, cell parameters, statistics, and the zero
         reference and fault mask where it has them (each buffer counted once)."""
         held = self._cell_params if isinstance(self._cell_params, tuple) else (self._cell_params,)
-        arrays = [self._weights, *held, *self._host_params, self._w_min, self._w_max, self._reference, self._stuck,
+        arrays = [self._weights, *held, *self._host_packed, self._w_min, self._w_max, self._reference, self._stuck,
                   self._stats.n_up, self._stats.n_down, self._stats.sum_abs_grad, self._stats.sum_abs_grad_w,
                   self._stats.sum_w, self._stats.pending_up, self._stats.pending_down, self._stats.events_truncated,
                   self._stats.pulses_lost]
