@@ -135,6 +135,16 @@ def test_packing_round_trips():
     assert pack_cell_parameters(full)[1].tolist() == [[0, 12, 24, 36], [1, 1, 1, 1]]
 
 
+def test_parameters_of_the_wrong_shape_are_refused():
+    from memsim.backends import get_backend
+    from memsim.errors import ConfigError
+
+    good = [np.full((1, 1), 0.5), np.zeros((3, 4))]
+    assert get_backend("numpy").cell_parameter_array(good, 3, 4)[1].tolist() == [[0, 1], [0, 1]]
+    with pytest.raises(ConfigError, match=r"'params'.*shape \(1, 1\) or \(3, 4\).*\(4, 3\)"):
+        get_backend("numpy").cell_parameter_array([np.full((1, 1), 0.5), np.zeros((4, 3))], 3, 4)
+
+
 @pytest.mark.parametrize("spread", ["none", "some"])
 @pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

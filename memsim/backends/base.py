@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..params import invalid
+
 __all__ = ["Backend", "TileStatistics", "cell_parameter_views", "expand_cell_parameters", "pack_cell_parameters",
            "sequential_forward", "sequential_outer_sum"]
 
@@ -395,6 +397,10 @@ class Backend:
         """
         if _is_packed(params):
             return params
+        shapes = [np.shape(a) for a in params]
+        if any(shape not in ((1, 1), (rows, cols)) for shape in shapes):
+            raise invalid("cell_parameter_array", "params", f"arrays of shape (1, 1) or ({rows}, {cols}), one per "
+                          "parameter", f"shapes {shapes}")
         return pack_cell_parameters(params)
 
     def asarray(self, a, dtype=None):
